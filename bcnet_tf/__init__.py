@@ -1,0 +1,45 @@
+"""bcnet_tf: transfer-learning classifiers for breast-cancer medical images.
+
+The package reads as the pipeline it implements::
+
+    bcnet_tf.data      folder of images -> records -> leak-free splits -> tf.data batches
+
+Public names are imported lazily, so ``import bcnet_tf`` stays cheap and never
+imports TensorFlow until a function that needs it is used.
+
+Example:
+    >>> import bcnet_tf
+    >>> index = bcnet_tf.discover("path/to/busi")          # doctest: +SKIP
+    >>> split = bcnet_tf.split_dataset(index, seed=0)       # doctest: +SKIP
+    >>> train_ds = bcnet_tf.make_dataset(split.records("train"), index.class_names,
+    ...                                  image_size=224, training=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY_EXPORTS = {
+    "discover": "bcnet_tf.data.layouts",
+    "DatasetIndex": "bcnet_tf.data.records",
+    "ImageRecord": "bcnet_tf.data.records",
+    "inspect_dataset": "bcnet_tf.data.inspection",
+    "split_dataset": "bcnet_tf.data.splits",
+    "kfold_splits": "bcnet_tf.data.splits",
+    "Split": "bcnet_tf.data.splits",
+    "make_dataset": "bcnet_tf.data.pipeline",
+    "class_weights": "bcnet_tf.data.pipeline",
+    "augmentation_policy": "bcnet_tf.data.augment",
+    "synthetic_dataset": "bcnet_tf.data.synthetic",
+}
+
+__all__ = ["__version__", *_LAZY_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_EXPORTS:
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    raise AttributeError(f"module 'bcnet_tf' has no attribute {name!r}")

@@ -1,0 +1,143 @@
+"""``bcnet-tf``: the command line, a thin layer over the library.
+
+Commands:
+    inspect DIR      what a dataset folder holds and what is wrong with it
+    split DIR        write a leak-free train/val/test split as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bcnet_tf import __version__
+from bcnet_tf.errors import BcnetError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", help="dataset folder or CSV manifest")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use the embedded synthetic IDC-grade dataset (drawn into the cache once)",
+    )
+    parser.add_argument(
+        "--layout",
+        default="auto",
+        choices=("auto", "folders", "breakhis", "databiox", "csv"),
+        help="dataset layout (default: detect)",
+    )
+    parser.add_argument(
+        "--label-by",
+        default="class",
+        choices=("class", "subtype"),
+        help="BreakHis: benign/malignant (class) or the 8 subtypes",
+    )
+    parser.add_argument("--magnification", help="keep one magnification, e.g. 40X")
+
+
+def _discover(args: argparse.Namespace):
+    from bcnet_tf.data.layouts import discover
+    from bcnet_tf.data.synthetic import synthetic_dataset
+
+    if args.synthetic == bool(args.data):
+        raise BcnetError("give a dataset folder or --synthetic (one of the two).")
+    data = synthetic_dataset() if args.synthetic else args.data
+    return discover(data, args.layout, label_by=args.label_by, magnification=args.magnification)
+
+
+def _refuse_inside(path: Path, root: Path) -> None:
+    if path.resolve().is_relative_to(root.resolve()):
+        raise BcnetError(
+            f"{path} lies inside the dataset folder {root}; bcnet-tf never writes there. "
+            "Fix: choose an output path outside it."
+        )
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from bcnet_tf.data.inspection import inspect_dataset
+    from bcnet_tf.io import atomic_write_json
+
+    index = _discover(args)
+    report = inspect_dataset(index, check_duplicates=not args.no_duplicates)
+    print(report.format(max_listed=args.max_listed))
+    if args.json:
+        _refuse_inside(Path(args.json), index.root)
+        atomic_write_json(args.json, report.to_dict())
+        print(f"report written to {args.json}")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from bcnet_tf.data.splits import kfold_splits, split_dataset
+
+    index = _discover(args)
+    out = Path(args.out)
+    _refuse_inside(out, index.root)
+    if args.k:
+        for fold, split in enumerate(
+            kfold_splits(index, args.k, seed=args.seed, group_by=args.group_by)
+        ):
+            path = split.save(out / f"fold{fold}.json", index.root)
+            print(f"fold {fold}: train {len(split.train)}, test {len(split.test)} -> {path}")
+        return 0
+    split = split_dataset(
+        index, val=args.val, test=args.test, seed=args.seed, group_by=args.group_by
+    )
+    path = split.save(out, index.root)
+    sizes = {part: len(records) for part, records in split.parts.items()}
+    print(f"{split.group_by}-grouped split {json.dumps(sizes)} -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bcnet-tf`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="bcnet-tf", description="Breast-cancer image classifiers with Keras/TensorFlow."
+    )
+    parser.add_argument("--version", action="version", version=f"bcnet_tf {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    inspect = commands.add_parser("inspect", help="summarise a dataset and list its problems")
+    _dataset_arguments(inspect)
+    inspect.add_argument("--no-duplicates", action="store_true", help="skip duplicate search")
+    inspect.add_argument("--max-listed", type=int, default=5, help="files listed per reason")
+    inspect.add_argument("--json", help="also write the report as JSON to this file")
+    inspect.set_defaults(run=_inspect)
+
+    split = commands.add_parser("split", help="write a grouped, stratified split as JSON")
+    _dataset_arguments(split)
+    split.add_argument("--out", required=True, help="split JSON file (a folder with --k)")
+    split.add_argument("--val", type=float, default=0.15, help="validation fraction")
+    split.add_argument("--test", type=float, default=0.15, help="test fraction")
+    split.add_argument("--k", type=int, default=0, help="write k cross-validation folds")
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument(
+        "--group-by", default="auto", choices=("auto", "patient", "duplicates", "image")
+    )
+    split.set_defaults(run=_split)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``bcnet-tf``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args)
+    except BcnetError as error:
+        print(f"bcnet-tf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<name>``. Long measurements live here, never in tests."""

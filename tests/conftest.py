@@ -1,0 +1,123 @@
+"""Shared fixtures: tiny image files of every kind, written by the tests themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own bcnet_tf cache folder."""
+    monkeypatch.setenv("BCNET_TF_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def shared() -> Path:
+    """The read-only ``../shared`` folder; tests that need it skip when it is absent."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+def rgb_pattern(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 image, smooth blobs unique to ``seed`` (distinct
+    seeds give images that are not perceptual near-duplicates)."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC), np.int16)
+    return np.clip(smooth + rng.integers(-8, 9, smooth.shape), 0, 255).astype(np.uint8)
+
+
+def write_image(
+    path: Path, kind: str = "png", size: tuple[int, int] = (48, 64), seed: int = 0
+) -> Path:
+    """Write a small image of ``kind`` at ``path``; kinds cover every supported format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = size
+    rgb = rgb_pattern(height, width, seed)
+    image = Image.fromarray(rgb)
+    if kind == "png":
+        image.save(path, format="PNG")
+    elif kind == "png_grey":
+        image.convert("L").save(path, format="PNG")
+    elif kind == "png_palette":
+        image.convert("P", palette=Image.Palette.ADAPTIVE).save(path, format="PNG")
+    elif kind == "png_rgba":
+        image.convert("RGBA").save(path, format="PNG")
+    elif kind == "png16":
+        grey = rgb[..., 0].astype(np.uint16) * 16  # 12-bit range, as mammograms use
+        Image.fromarray(grey).save(path, format="PNG")
+    elif kind == "jpeg":
+        image.save(path, format="JPEG", quality=95)
+    elif kind == "jpeg_cmyk":
+        image.convert("CMYK").save(path, format="JPEG", quality=95)
+    elif kind == "jpeg_exif_rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90° clockwise when displayed
+        image.save(path, format="JPEG", quality=95, exif=exif)
+    elif kind == "bmp":
+        image.save(path, format="BMP")
+    elif kind == "tiff":
+        image.save(path, format="TIFF")
+    elif kind == "pgm":
+        image.convert("L").save(path, format="PPM")
+    elif kind == "ppm":
+        image.save(path, format="PPM")
+    elif kind == "gif":
+        image.save(path, format="GIF")
+    else:
+        raise ValueError(kind)
+    return path
+
+
+def write_bad(path: Path, kind: str) -> Path:
+    """Write a broken file: ``empty``, ``text`` (not an image) or ``truncated`` PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not an image\n")
+    elif kind == "truncated":
+        buffer = io.BytesIO()
+        Image.fromarray(rgb_pattern(64, 64)).save(buffer, format="PNG")
+        path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    else:
+        raise ValueError(kind)
+    return path
+
+
+@pytest.fixture
+def image_factory() -> Callable[..., Path]:
+    return write_image
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``root`` (to prove a folder was left untouched)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def folder_dataset(tmp_path: Path) -> Path:
+    """Three classes x 8 images in class folders, one nested a level deeper."""
+    root = tmp_path / "folders"
+    for c, name in enumerate(("benign", "malignant", "normal")):
+        for i in range(8):
+            sub = root / name / ("nested" if i == 0 else "")
+            write_image(sub / f"{name}_{i}.png", seed=100 * c + i)
+    return root

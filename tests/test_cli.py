@@ -1,0 +1,55 @@
+"""bcnet-tf: output, exit codes, and the dataset folder left byte-identical."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bcnet_tf.cli import main
+from tests.conftest import tree_digest, write_bad
+
+
+def test_inspect_prints_report_and_leaves_data_untouched(
+    folder_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_bad(folder_dataset / "benign" / "cut.png", "truncated")
+    before = tree_digest(folder_dataset)
+    assert main(["inspect", str(folder_dataset), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "layout: folders (detected)" in out and "unreadable image benign/cut.png" in out
+    assert json.loads((tmp_path / "r.json").read_text())["num_images"] == 25
+    assert tree_digest(folder_dataset) == before
+
+
+def test_split_writes_json_outside_the_dataset(folder_dataset: Path, tmp_path: Path) -> None:
+    before = tree_digest(folder_dataset)
+    assert main(["split", str(folder_dataset), "--out", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["group_by"] == "duplicates"
+    assert main(["split", str(folder_dataset), "--k", "3", "--out", str(tmp_path / "f")]) == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "fold0.json",
+        "fold1.json",
+        "fold2.json",
+    ]
+    assert main(["split", str(folder_dataset), "--out", str(folder_dataset / "s.json")]) == 2
+    assert tree_digest(folder_dataset) == before
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bcnet_tf.cli", "inspect", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"dataset path {tmp_path / 'missing'} does not exist" in result.stderr
+
+
+def test_inspect_synthetic(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "--synthetic", "--no-duplicates"]) == 0
+    assert "layout: databiox (detected)" in capsys.readouterr().out
+    assert main(["inspect"]) == 2
