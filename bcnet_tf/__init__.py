@@ -3,6 +3,7 @@
 The package reads as the pipeline it implements::
 
     bcnet_tf.data      folder of images -> records -> leak-free splits -> tf.data batches
+    bcnet_tf.models    the studies' architectures behind one factory, with weights
 
 Public names are imported lazily, so ``import bcnet_tf`` stays cheap and never
 imports TensorFlow until a function that needs it is used.
@@ -13,6 +14,8 @@ Example:
     >>> split = bcnet_tf.split_dataset(index, seed=0)       # doctest: +SKIP
     >>> train_ds = bcnet_tf.make_dataset(split.records("train"), index.class_names,
     ...                                  image_size=224, training=True)  # doctest: +SKIP
+    >>> model = bcnet_tf.build_model("bcnet_vgg16", len(index.class_names),
+    ...                              weights="imagenet")     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ _LAZY_EXPORTS = {
     "class_weights": "bcnet_tf.data.pipeline",
     "augmentation_policy": "bcnet_tf.data.augment",
     "synthetic_dataset": "bcnet_tf.data.synthetic",
+    "build_model": "bcnet_tf.models",
+    "list_models": "bcnet_tf.models",
+    "HeadConfig": "bcnet_tf.models",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -3,6 +3,7 @@
 Commands:
     inspect DIR      what a dataset folder holds and what is wrong with it
     split DIR        write a leak-free train/val/test split as JSON
+    models           the model zoo: parameters, input size, preprocessing, weights
 """
 
 from __future__ import annotations
@@ -96,6 +97,44 @@ def _split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from bcnet_tf.models import backbone_parameters, build_model, get_spec, list_models
+    from bcnet_tf.models.weights import IMAGENET_SOURCES
+
+    rows = [
+        ("model", "parameters", "backbone", "input", "preprocessing", "ImageNet weights", "study")
+    ]
+    for name in list_models():
+        spec = get_spec(name)
+        model = build_model(name, args.num_classes)
+        source = IMAGENET_SOURCES.get(spec.imagenet or "")
+        weights = (
+            "none (from scratch)"
+            if source is None
+            else ("download" if source.url else "local file only")
+        )
+        rows.append(
+            (
+                name,
+                f"{model.count_params():,}",
+                f"{backbone_parameters(model):,}",
+                f"{spec.default_size}px",
+                spec.preprocessing,
+                weights,
+                spec.study,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+        )
+    print(f"(parameters with a {args.num_classes}-class head; `build_model(name, num_classes)`)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bcnet-tf`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -122,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by", default="auto", choices=("auto", "patient", "duplicates", "image")
     )
     split.set_defaults(run=_split)
+
+    models = commands.add_parser("models", help="list the model zoo")
+    models.add_argument("--num-classes", type=int, default=3, help="head size for the counts")
+    models.set_defaults(run=_models)
     return parser
 
 

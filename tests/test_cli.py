@@ -53,3 +53,38 @@ def test_inspect_synthetic(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["inspect", "--synthetic", "--no-duplicates"]) == 0
     assert "layout: databiox (detected)" in capsys.readouterr().out
     assert main(["inspect"]) == 2
+
+
+def test_models_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--num-classes", "2"]) == 0
+    out = capsys.readouterr().out
+    for name, parameters in [
+        ("bcnet_vgg16", "14,714,688"),
+        ("resnet18", "11,186,112"),
+        ("squeezenet", "722,496"),
+        ("resnet9", "6,572,480"),
+    ]:
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert parameters in line
+    assert "local file only" in out and "none (from scratch)" in out
+
+
+def test_top_level_lazy_exports() -> None:
+    import bcnet_tf
+
+    assert bcnet_tf.build_model.__module__ == "bcnet_tf.models.factory"
+    assert callable(bcnet_tf.discover)
+    with pytest.raises(AttributeError):
+        bcnet_tf.no_such_name  # noqa: B018
+
+
+def test_import_is_cheap() -> None:
+    """``import bcnet_tf`` (and inspecting a dataset) never imports TensorFlow."""
+    code = (
+        "import sys, bcnet_tf, bcnet_tf.data.layouts, bcnet_tf.data.splits\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

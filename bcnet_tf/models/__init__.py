@@ -1,0 +1,36 @@
+"""Model zoo: the five studies' architectures behind one factory.
+
+=======================  ============================================================
+module                   concept
+=======================  ============================================================
+``registry``             ``register_model``, ``ModelSpec``, ``HeadConfig``, ``Backbone``
+``factory``              ``build_model``: input, preprocessing, backbone, head, weights
+``preprocessing``        normalisation inside the model (caffe / torch / unit)
+``layers``               ``ChannelAttention`` (study 004)
+``weights``              ImageNet sources, weight files, torchvision conversion
+``vgg``                  ``bcnet_vgg16`` (study 003)
+``resnet50``             ``resnet50``, ``resnet50_attention`` (study 004)
+``resnet_basic``         ``resnet18``, ``resnet34`` (000, 002), ``resnet9`` (001)
+``squeezenet``           ``squeezenet`` v1.1 (point of care)
+=======================  ============================================================
+
+Example:
+    >>> from bcnet_tf.models import build_model, list_models
+    >>> model = build_model("bcnet_vgg16", num_classes=3, weights=None)
+"""
+
+from bcnet_tf.models import resnet50, resnet_basic, squeezenet, vgg  # noqa: F401  (register)
+from bcnet_tf.models.factory import backbone_parameters, build_model, freeze_stages
+from bcnet_tf.models.registry import HeadConfig, get_spec, list_models
+from bcnet_tf.models.weights import WeightsError, load_weights
+
+__all__ = [
+    "HeadConfig",
+    "WeightsError",
+    "backbone_parameters",
+    "build_model",
+    "freeze_stages",
+    "get_spec",
+    "list_models",
+    "load_weights",
+]

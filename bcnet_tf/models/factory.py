@@ -1,0 +1,132 @@
+"""``build_model``: registry entry -> flat functional Keras model with weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from bcnet_tf.models.preprocessing import preprocessing_layer
+from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, ModelSpec, get_spec
+from bcnet_tf.models.weights import WeightsError, fetch_imagenet, load_weights
+
+
+def _size(image_size: int | Sequence[int] | None, spec: ModelSpec) -> tuple[int, int]:
+    if image_size is None:
+        return spec.default_size, spec.default_size
+    if isinstance(image_size, int):
+        return image_size, image_size
+    return int(image_size[0]), int(image_size[1])
+
+
+def _head(features: Any, num_classes: int, head: HeadConfig) -> Any:
+    """Pooling, optional dropout and hidden Dense layers (all named ``head_*``), then
+    the ``predictions`` softmax, in float32 so it is safe under mixed precision."""
+    pool = (
+        keras.layers.GlobalAveragePooling2D
+        if head.pooling == "avg"
+        else (keras.layers.GlobalMaxPooling2D)
+    )
+    x = pool(name="head_pool")(features)
+    if head.feature_dropout:
+        x = keras.layers.Dropout(head.feature_dropout, name="head_feature_dropout")(x)
+    for i, (width, activation) in enumerate(zip(head.hidden, head.activations, strict=True), 1):
+        x = keras.layers.Dense(width, activation=activation, name=f"head_fc{i}")(x)
+        if head.dropout:
+            x = keras.layers.Dropout(head.dropout, name=f"head_fc{i}_dropout")(x)
+    return keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="predictions"
+    )(x)
+
+
+def backbone_parameters(model: keras.Model) -> int:
+    """Parameters of the backbone alone (no preprocessing, no head), counted as Keras
+    ``count_params()`` does (BatchNorm moving statistics included).
+
+    Example:
+        >>> backbone_parameters(build_model("resnet18", 2))
+        11186112
+    """
+    return sum(
+        layer.count_params()
+        for layer in model.layers
+        if not layer.name.startswith((*HEAD_LAYERS, "preprocess_"))
+    )
+
+
+def freeze_stages(model: keras.Model, stages: Sequence[Sequence[str]], freeze: str | int) -> None:
+    """Freeze the backbone: ``"all"`` stages, ``"none"``, or all but the last ``N``.
+
+    Frozen BatchNorm layers run in inference mode (Keras 3 does this for any
+    BatchNormalization with ``trainable=False``), so their statistics stay put.
+
+    Example:
+        >>> freeze_stages(model, spec_stages, 2)  # fine-tune the last two stages  # doctest: +SKIP
+    """
+    if freeze == "all":
+        frozen = len(stages)
+    elif freeze == "none":
+        frozen = 0
+    elif isinstance(freeze, int) and 0 <= freeze <= len(stages):
+        frozen = len(stages) - freeze
+    else:
+        raise WeightsError(
+            f"freeze must be 'all', 'none' or a number of trainable stages 0..{len(stages)}, "
+            f"not {freeze!r}"
+        )
+    frozen_prefixes = tuple(prefix for stage in stages[:frozen] for prefix in stage)
+    all_prefixes = tuple(prefix for stage in stages for prefix in stage)
+    for layer in model.layers:
+        if layer.name.startswith(all_prefixes):
+            layer.trainable = not layer.name.startswith(frozen_prefixes)
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    *,
+    image_size: int | Sequence[int] | None = None,
+    weights: str | None = None,
+    head: HeadConfig | None = None,
+    freeze: str | int | None = None,
+) -> keras.Model:
+    """Build a registered model as one flat functional ``keras.Model``.
+
+    The model takes raw RGB pixels (0..255, any float or int dtype) and does its own
+    preprocessing; it ends in a float32 softmax.
+
+    Args:
+        name: a registered name (``bcnet-tf models`` lists them).
+        num_classes: output classes.
+        image_size: input side or ``(height, width)``; default: the model's.
+        weights: ``None``, ``"imagenet"`` or a weights file (see
+            :mod:`bcnet_tf.models.weights`).
+        head: override the model's classifier head.
+        freeze: ``"all"``, ``"none"`` or the number of last backbone stages left
+            trainable; default: the model's (``"all"`` for BCNet and SqueezeNet).
+
+    Raises:
+        WeightsError: ImageNet weights unavailable offline, or a file that does not fit.
+
+    Example:
+        >>> model = build_model("resnet9", num_classes=3)
+        >>> model.output_shape
+        (None, 3)
+    """
+    spec = get_spec(name)
+    if num_classes < 2:
+        raise WeightsError(f"num_classes must be at least 2, not {num_classes}")
+    height, width = _size(image_size, spec)
+    inputs = keras.Input((height, width, 3), name="image")
+    backbone = spec.builder(preprocessing_layer(spec.preprocessing)(inputs))
+    outputs = _head(backbone.features, num_classes, head or spec.head)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights == "imagenet":
+        if spec.imagenet is None:
+            raise WeightsError(f"{name} is trained from scratch: it has no ImageNet weights.")
+        load_weights(model, fetch_imagenet(spec.imagenet, name))
+    elif weights is not None:
+        load_weights(model, weights)
+    freeze_stages(model, backbone.stages, spec.default_freeze if freeze is None else freeze)
+    return model

@@ -1,0 +1,132 @@
+"""The model registry: every architecture is one decorated function.
+
+A builder takes the preprocessed input tensor and returns a :class:`Backbone` (its
+feature map and how its layers group into stages); :func:`build_model` adds the input,
+the preprocessing, the head, the weights and the freezing, so each builder holds only
+its own architecture.
+
+Example:
+    >>> @register_model("tiny_cnn", default_size=64, preprocessing="unit",
+    ...                 study="none", description="two convolutions")  # doctest: +SKIP
+    ... def tiny_cnn(x):
+    ...     x = keras.layers.Conv2D(8, 3, name="block1_conv")(x)
+    ...     return Backbone(x, stages=("block1",))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bcnet_tf.errors import BcnetError
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Classifier head on the pooled features.
+
+    Attributes:
+        hidden: width of each hidden Dense layer, in order.
+        activations: one activation per hidden layer (Keras names, e.g. ``"leaky_relu"``).
+        dropout: dropout rate after each hidden layer (0 = none).
+        feature_dropout: dropout rate on the pooled features, before the first Dense.
+        pooling: ``"avg"`` or ``"max"`` global pooling of the feature map.
+    """
+
+    hidden: tuple[int, ...] = ()
+    activations: tuple[str, ...] = ()
+    dropout: float = 0.0
+    feature_dropout: float = 0.0
+    pooling: str = "avg"
+
+    def __post_init__(self) -> None:
+        if len(self.activations) != len(self.hidden):
+            raise BcnetError(
+                f"head needs one activation per hidden layer: {self.hidden} vs {self.activations}"
+            )
+        if self.pooling not in ("avg", "max"):
+            raise BcnetError(f"head pooling must be 'avg' or 'max', not {self.pooling!r}")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What a builder returns: the feature map, and each stage's layer-name prefixes,
+    first stage to last (``freeze=N`` leaves the last N stages trainable). Layers in
+    no stage (e.g. study 004's attention block) are new and always trainable."""
+
+    features: Any
+    stages: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture and what travels with it."""
+
+    name: str
+    builder: Callable[[Any], Backbone]
+    default_size: int
+    preprocessing: str
+    study: str
+    description: str
+    head: HeadConfig = field(default_factory=HeadConfig)
+    default_freeze: str | int = "none"
+    imagenet: str | None = None  # key into bcnet_tf.models.weights.IMAGENET_SOURCES
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+#: Name prefixes of the layers build_model adds after the backbone.
+HEAD_LAYERS = ("head_", "predictions")
+
+
+def register_model(
+    name: str,
+    *,
+    default_size: int,
+    preprocessing: str,
+    study: str,
+    description: str,
+    head: HeadConfig | None = None,
+    default_freeze: str | int = "none",
+    imagenet: str | None = None,
+) -> Callable[[Callable[[Any], Backbone]], Callable[[Any], Backbone]]:
+    """Decorator that adds a backbone builder to the registry under ``name``."""
+
+    def decorate(builder: Callable[[Any], Backbone]) -> Callable[[Any], Backbone]:
+        if name in _REGISTRY:
+            raise BcnetError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelSpec(
+            name,
+            builder,
+            default_size,
+            preprocessing,
+            study,
+            description,
+            head or HeadConfig(),
+            default_freeze,
+            imagenet,
+        )
+        return builder
+
+    return decorate
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; raises with the list of known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BcnetError(
+            f"unknown model {name!r}; choose one of {', '.join(sorted(_REGISTRY))} "
+            "(`bcnet-tf models` lists them)"
+        ) from None
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted.
+
+    Example:
+        >>> "bcnet_vgg16" in list_models()
+        True
+    """
+    return sorted(_REGISTRY)

@@ -1,0 +1,48 @@
+"""ResNet50 with lightweight channel attention (study 004, Liu & Achutha), and the
+plain ResNet50 baseline of the study's comparison table.
+
+Keras' ResNet50 is ResNet v1 (stride in the first 1x1 convolution); torchvision's,
+which the study used, is v1.5 (stride in the 3x3). The ImageNet weights are Keras'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from bcnet_tf.models.layers import ChannelAttention
+from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+
+_STAGES = tuple((f"conv{i}",) for i in range(1, 6))
+
+
+def _resnet50_base(x: Any) -> Any:
+    return keras.applications.ResNet50(include_top=False, weights=None, input_tensor=x).output
+
+
+@register_model(
+    "resnet50",
+    default_size=224,
+    preprocessing="caffe",
+    study="004 baseline (Liu & Achutha), BreakHis benign/malignant",
+    description="Keras ResNet50 (v1) + GAP + softmax",
+    imagenet="resnet50",
+)
+def resnet50(x: Any) -> Backbone:
+    return Backbone(_resnet50_base(x), _STAGES)
+
+
+@register_model(
+    "resnet50_attention",
+    default_size=224,
+    preprocessing="caffe",
+    study="004 (Liu & Achutha), BreakHis benign/malignant per magnification",
+    description="ResNet50 + channel attention after the last stage + "
+    "FC LeakyReLU -> FC ReLU (dropout 0.25) + softmax",
+    head=HeadConfig(hidden=(512, 256), activations=("leaky_relu", "relu"), dropout=0.25),
+    imagenet="resnet50",
+)
+def resnet50_attention(x: Any) -> Backbone:
+    features = ChannelAttention(reduction=16, name="layer4_attention")(_resnet50_base(x))
+    return Backbone(features, _STAGES)

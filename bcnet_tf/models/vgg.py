@@ -1,0 +1,25 @@
+"""BCNet (study 003, Zavareh et al.): frozen VGG16 + GAP + Dense 1024 x2 + softmax."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+
+
+@register_model(
+    "bcnet_vgg16",
+    default_size=224,
+    preprocessing="caffe",
+    study="003 BCNet (Zavareh et al.), Databiox IDC grades I-III",
+    description="VGG16 conv base (frozen) + GAP + Dense 1024 ReLU x2 + softmax",
+    head=HeadConfig(hidden=(1024, 1024), activations=("relu", "relu")),
+    default_freeze="all",
+    imagenet="vgg16",
+)
+def bcnet_vgg16(x: Any) -> Backbone:
+    """Keras' VGG16 conv base, called on ``x`` so its layers stay flat in the model."""
+    base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=x)
+    return Backbone(base.output, tuple((f"block{i}",) for i in range(1, 6)))

@@ -1,0 +1,116 @@
+"""Training and inference throughput of every model in the zoo on this machine.
+
+Each model at its default input size, batch 32, synthetic pixels, its default freezing
+(BCNet and SqueezeNet train only their head), under float32 and mixed_bfloat16; each
+(model, precision) in its own process. Images/s = batch / median step time over
+``--steps`` timed steps after two warm-up steps.
+
+    python -m bench.models [--models resnet18,resnet9] [--steps 5] [--batch 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def _worker(name: str, precision: str, batch: int, steps: int) -> dict:
+    import keras
+    import numpy as np
+
+    from bcnet_tf.models import build_model, get_spec
+
+    keras.mixed_precision.set_global_policy(precision)
+    model = build_model(name, 3)
+    size = get_spec(name).default_size
+    conv_dtype = next(
+        layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    )
+    images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype("float32")
+    labels = keras.utils.to_categorical(np.arange(batch) % 3, 3)
+    model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy")
+
+    def rate(step) -> float:
+        for _ in range(2):
+            step()
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        return batch / statistics.median(times)
+
+    return {
+        "model": name,
+        "precision": precision,
+        "conv_dtype": conv_dtype,
+        "size": size,
+        "train": rate(lambda: model.train_on_batch(images, labels)),
+        "predict": rate(lambda: model.predict_on_batch(images)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", help="comma-separated names (default: all)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(*args.worker, args.batch, args.steps)))
+        return
+    from bcnet_tf.models import list_models
+
+    names = args.models.split(",") if args.models else list_models()
+    print(f"batch {args.batch}, median of {args.steps} steps, {os.cpu_count()} CPUs")
+    print(
+        f"{'model':20s} {'size':>5s} {'precision':15s} {'conv dtype':10s} "
+        f"{'train img/s':>11s} {'predict img/s':>13s}"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for name in names:
+        for precision in PRECISIONS:
+            command = [
+                sys.executable,
+                "-m",
+                "bench.models",
+                "--worker",
+                name,
+                precision,
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+            ]
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=Path(__file__).resolve().parents[1],
+                check=False,
+            )
+            if result.returncode != 0:
+                print(f"{name} {precision} failed:\n{result.stderr[-2000:]}")
+                continue
+            row = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"{name:20s} {row['size']:5d} {precision:15s} {row['conv_dtype']:10s} "
+                f"{row['train']:11.1f} {row['predict']:13.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
