@@ -4,6 +4,7 @@ Commands:
     inspect DIR      what a dataset folder holds and what is wrong with it
     split DIR        write a leak-free train/val/test split as JSON
     models           the model zoo: parameters, input size, preprocessing, weights
+    train            train a model in a resumable run directory
 """
 
 from __future__ import annotations
@@ -135,6 +136,53 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from bcnet_tf.training import TrainConfig, train
+
+    settings = TrainConfig.load(args.config).to_json() if args.config else {}
+    settings.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name in args})
+    result = train(TrainConfig.from_json(settings))
+    last = result.history[-1] if result.history else {}
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
+    print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")
+    if result.stopped:
+        print(f"stopped: {result.stopped}")
+    print(f"best model: {result.best}")
+    return 0
+
+
+def _optional(text: str) -> str | None:
+    return None if text.lower() in ("none", "null") else text
+
+
+def _freeze(text: str) -> str | int | None:
+    return int(text) if text.isdigit() else _optional(text)
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (``--learning-rate``...), defaults from the config."""
+    from dataclasses import MISSING, fields
+
+    from bcnet_tf.training import TrainConfig
+
+    parser.add_argument("--config", help="JSON file of settings (flags override it)")
+    special = {"freeze": _freeze, "weights": _optional, "data": _optional}
+    for field in fields(TrainConfig):
+        default = field.default if field.default is not MISSING else None
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS
+            )
+            continue
+        kind = special.get(field.name) or (type(default) if default is not None else str)
+        if field.name in ("stop_at", "image_size"):
+            kind = float if field.name == "stop_at" else int
+        parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"default: {default}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bcnet-tf`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -165,6 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the model zoo")
     models.add_argument("--num-classes", type=int, default=3, help="head size for the counts")
     models.set_defaults(run=_models)
+
+    training = commands.add_parser(
+        "train",
+        help="train a model (re-run the same command to resume)",
+        description="Train a model; every TrainConfig field is a flag. Re-running the "
+        "same command on the same --run-dir resumes it.",
+    )
+    _add_train_arguments(training)
+    training.set_defaults(run=_train)
     return parser
 
 

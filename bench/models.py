@@ -24,13 +24,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def _worker(name: str, precision: str, batch: int, steps: int) -> dict:
+def measure_model(name: str, precision: str, batch: int = 32, steps: int = 5) -> dict:
+    """Train and predict images/s of ``name`` at its default size under ``precision``
+    (a policy name or ``auto``); call in a fresh process."""
     import keras
     import numpy as np
 
     from bcnet_tf.models import build_model, get_spec
+    from bcnet_tf.training.precision import set_precision
 
-    keras.mixed_precision.set_global_policy(precision)
+    set_precision(precision)
     model = build_model(name, 3)
     size = get_spec(name).default_size
     conv_dtype = next(
@@ -68,7 +71,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(*args.worker, args.batch, args.steps)))
+        print(json.dumps(measure_model(*args.worker, args.batch, args.steps)))
         return
     from bcnet_tf.models import list_models
 

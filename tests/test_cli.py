@@ -88,3 +88,40 @@ def test_import_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_train_command_runs_and_resumes(
+    tmp_path: Path, folder_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = tree_digest(folder_dataset)
+    command = [
+        "train",
+        "--model",
+        "resnet9",
+        "--weights",
+        "none",
+        "--data",
+        str(folder_dataset),
+        "--image-size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--augment",
+        "none",
+        "--group-by",
+        "image",
+        "--precision",
+        "float32",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
+    with pytest.warns(UserWarning, match="image-level split"):
+        assert main(command) == 0
+    assert "best model:" in capsys.readouterr().out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["weights"] is None and config["epochs"] == 2
+    assert main(command) == 0  # same command: resumes (already complete)
+    assert main([*command[:-2], "--run-dir", str(tmp_path / "run"), "--epochs", "3"]) == 2
+    assert tree_digest(folder_dataset) == before

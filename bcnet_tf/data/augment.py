@@ -33,8 +33,11 @@ from bcnet_tf.data.layers import RandomAffine
 POLICIES = ("none", "bcnet", "flip_rotate", "histology", "randaugment")
 
 
-def augmentation_policy(name: str, seed: int | None = None) -> keras.Sequential | None:
-    """Build the named policy (``None`` for ``"none"``).
+def augmentation_policy(
+    name: str, seed: int | None = None, dtype: str = "float32"
+) -> keras.Sequential | None:
+    """Build the named policy (``None`` for ``"none"``). Its layers compute in ``dtype``
+    (float32 by default, also under a mixed-precision policy: pixels stay exact).
 
     Example:
         >>> augment = augmentation_policy("flip_rotate", seed=0)
@@ -68,4 +71,6 @@ def augmentation_policy(name: str, seed: int | None = None) -> keras.Sequential 
         ]
     else:
         raise ValueError(f"unknown augmentation policy {name!r}; choose one of {POLICIES}")
+    for layer in layers:
+        layer.dtype_policy = keras.DTypePolicy(dtype)
     return keras.Sequential(layers, name=f"augment_{name}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import reduce
 from pathlib import Path
 
 import keras
@@ -77,6 +78,59 @@ def _check_cache_path(cache: str | os.PathLike[str], records: Sequence[ImageReco
         )
 
 
+def _label_ids(records: Sequence[ImageRecord], class_names: Sequence[str]) -> np.ndarray:
+    if not records:
+        raise DatasetError("no records to load. Fix: check the split or the filters.")
+    position = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted({r.label for r in records} - set(position))
+    if unknown:
+        raise DatasetError(
+            f"labels {unknown} are not in class_names {list(class_names)}. Fix: pass the "
+            "class names the model was trained with (they travel with the model)."
+        )
+    return np.array([position[r.label] for r in records], np.int32)
+
+
+def _decoded(
+    records: Sequence[ImageRecord],
+    labels: np.ndarray,
+    indices: np.ndarray,
+    size: tuple[int, int],
+    cache: str | os.PathLike[str] | None,
+    cache_suffix: str,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """``(uint8 image, label id)`` of ``records[indices]``, decoded in parallel, cached;
+    with ``shuffle_seed``, the file list is reshuffled every epoch before decoding."""
+    ds = tf.data.Dataset.from_tensor_slices(
+        (
+            [records[i].path for i in indices],
+            [records[i].tf_native for i in indices],
+            labels[indices],
+        )
+    )
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.map(
+        lambda path, native, label: (load_image(path, native, size), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+    if cache == "memory":
+        return ds.cache()
+    if cache is not None:
+        _check_cache_path(cache, records)
+        return ds.cache(f"{os.fspath(cache)}{cache_suffix}")
+    return ds
+
+
+def _to_float(depth: int, label_mode: str):
+    def convert(images: tf.Tensor, label_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        targets = tf.one_hot(label_ids, depth) if label_mode == "categorical" else label_ids
+        return tf.cast(images, tf.float32), targets
+
+    return convert
+
+
 def make_dataset(
     records: Sequence[ImageRecord],
     class_names: Sequence[str],
@@ -116,43 +170,16 @@ def make_dataset(
         >>> images.shape, labels.shape                            # doctest: +SKIP
         (TensorShape([32, 224, 224, 3]), TensorShape([32, 3]))
     """
-    if not records:
-        raise DatasetError("make_dataset got no records. Fix: check the split or the filters.")
     if label_mode not in ("categorical", "int"):
         raise ValueError(f"label_mode must be 'categorical' or 'int', not {label_mode!r}")
-    position = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted({r.label for r in records} - set(position))
-    if unknown:
-        raise DatasetError(
-            f"labels {unknown} are not in class_names {list(class_names)}. Fix: pass the "
-            "class names the model was trained with (they travel with the model)."
-        )
-    if cache not in (None, "memory"):
-        _check_cache_path(cache, records)
+    labels = _label_ids(records, class_names)
     size = _size(image_size)
-    labels = np.array([position[r.label] for r in records], np.int32)
 
     def decoded(indices: np.ndarray, cache_suffix: str = "") -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices(
-            (
-                [records[i].path for i in indices],
-                [records[i].tf_native for i in indices],
-                labels[indices],
-            )
-        )
-        if training and cache is None:
-            ds = ds.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(
-            lambda path, native, label: (load_image(path, native, size), label),
-            num_parallel_calls=AUTOTUNE,
-        )
-        if cache == "memory":
-            ds = ds.cache()
-        elif cache is not None:
-            ds = ds.cache(f"{os.fspath(cache)}{cache_suffix}")
-        if training and cache is not None:
-            ds = ds.shuffle(min(len(indices), shuffle_buffer), seed=seed)
-        return ds
+        if training and cache is None:  # no cache: shuffle the file list, cheaply
+            return _decoded(records, labels, indices, size, None, "", shuffle_seed=seed)
+        ds = _decoded(records, labels, indices, size, cache, cache_suffix)
+        return ds.shuffle(min(len(indices), shuffle_buffer), seed=seed) if training else ds
 
     if training and oversample:
         per_class = [
@@ -163,18 +190,43 @@ def make_dataset(
         ).take(len(records))
     else:
         ds = decoded(np.arange(len(records)))
-
-    depth = len(class_names)
-
-    def to_float(images: tf.Tensor, label_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        targets = tf.one_hot(label_ids, depth) if label_mode == "categorical" else label_ids
-        return tf.cast(images, tf.float32), targets
-
-    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size).map(_to_float(len(class_names), label_mode), AUTOTUNE)
     layer = augmentation_policy(augment, seed) if isinstance(augment, str) else augment
     if training and layer is not None:
         ds = ds.map(lambda x, y: (layer(x, training=True), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
+
+
+def epoch_batches(
+    records: Sequence[ImageRecord],
+    class_names: Sequence[str],
+    *,
+    image_size: int | Sequence[int],
+    batch_size: int,
+    start: int,
+    end: int,
+    seed: int = 0,
+    cache: str | os.PathLike[str] | None = "memory",
+) -> tf.data.Dataset:
+    """Training batches for epochs ``[start, end)`` as one stream, without augmentation.
+
+    Epoch ``e`` is shuffled with a seed derived from ``(seed, e)`` alone, so a run
+    resumed at epoch ``k`` sees exactly the batches an uninterrupted run would; the
+    training engine augments inside the model step, where the random state is
+    checkpointed with the weights. Use with ``fit(steps_per_epoch=ceil(n / batch_size))``.
+
+    Example:
+        >>> stream = epoch_batches(split.train, names, image_size=224, batch_size=32,
+        ...                        start=0, end=50)  # doctest: +SKIP
+    """
+    labels = _label_ids(records, class_names)
+    images = _decoded(records, labels, np.arange(len(records)), _size(image_size), cache, "")
+    convert = _to_float(len(class_names), "categorical")
+    epochs = [
+        images.shuffle(len(records), seed=seed * 100_003 + e).batch(batch_size)
+        for e in range(start, end)
+    ]
+    return reduce(tf.data.Dataset.concatenate, epochs).map(convert, AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def class_weights(records: Sequence[ImageRecord], class_names: Sequence[str]) -> dict[int, float]:

@@ -3,7 +3,7 @@
 =======================  ============================================================
 module                   concept
 =======================  ============================================================
-``registry``             ``register_model``, ``ModelSpec``, ``HeadConfig``, ``Backbone``
+``registry``             ``register_model``, ``ModelSpec``, ``HeadConfig``
 ``factory``              ``build_model``: input, preprocessing, backbone, head, weights
 ``preprocessing``        normalisation inside the model (caffe / torch / unit)
 ``layers``               ``ChannelAttention`` (study 004)

@@ -119,8 +119,8 @@ def build_model(
         raise WeightsError(f"num_classes must be at least 2, not {num_classes}")
     height, width = _size(image_size, spec)
     inputs = keras.Input((height, width, 3), name="image")
-    backbone = spec.builder(preprocessing_layer(spec.preprocessing)(inputs))
-    outputs = _head(backbone.features, num_classes, head or spec.head)
+    features = spec.builder(preprocessing_layer(spec.preprocessing)(inputs))
+    outputs = _head(features, num_classes, head or spec.head)
     model = keras.Model(inputs, outputs, name=name)
     if weights == "imagenet":
         if spec.imagenet is None:
@@ -128,5 +128,5 @@ def build_model(
         load_weights(model, fetch_imagenet(spec.imagenet, name))
     elif weights is not None:
         load_weights(model, weights)
-    freeze_stages(model, backbone.stages, spec.default_freeze if freeze is None else freeze)
+    freeze_stages(model, spec.stages, spec.default_freeze if freeze is None else freeze)
     return model

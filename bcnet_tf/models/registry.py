@@ -1,16 +1,16 @@
 """The model registry: every architecture is one decorated function.
 
-A builder takes the preprocessed input tensor and returns a :class:`Backbone` (its
-feature map and how its layers group into stages); :func:`build_model` adds the input,
-the preprocessing, the head, the weights and the freezing, so each builder holds only
-its own architecture.
+A builder takes the preprocessed input tensor and returns its feature map;
+``stages`` (declared at registration) say how its layers group into stages, first to
+last, by layer-name prefix. :func:`build_model` adds the input, the preprocessing, the
+head, the weights and the freezing, so each builder holds only its own architecture.
 
 Example:
     >>> @register_model("tiny_cnn", default_size=64, preprocessing="unit",
-    ...                 study="none", description="two convolutions")  # doctest: +SKIP
+    ...                 stages=(("block1",),), study="none",
+    ...                 description="one convolution")  # doctest: +SKIP
     ... def tiny_cnn(x):
-    ...     x = keras.layers.Conv2D(8, 3, name="block1_conv")(x)
-    ...     return Backbone(x, stages=("block1",))
+    ...     return keras.layers.Conv2D(8, 3, name="block1_conv")(x)
 """
 
 from __future__ import annotations
@@ -50,23 +50,19 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
-class Backbone:
-    """What a builder returns: the feature map, and each stage's layer-name prefixes,
-    first stage to last (``freeze=N`` leaves the last N stages trainable). Layers in
-    no stage (e.g. study 004's attention block) are new and always trainable."""
-
-    features: Any
-    stages: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
 class ModelSpec:
-    """A registered architecture and what travels with it."""
+    """A registered architecture and what travels with it.
+
+    ``stages``: each backbone stage's layer-name prefixes, first to last (``freeze=N``
+    leaves the last N trainable; fine-tuning gives each its own learning rate). Layers
+    in no stage (study 004's attention block) are new and always trainable.
+    """
 
     name: str
-    builder: Callable[[Any], Backbone]
+    builder: Callable[[Any], Any]
     default_size: int
     preprocessing: str
+    stages: tuple[tuple[str, ...], ...]
     study: str
     description: str
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -84,15 +80,16 @@ def register_model(
     *,
     default_size: int,
     preprocessing: str,
+    stages: tuple[tuple[str, ...], ...],
     study: str,
     description: str,
     head: HeadConfig | None = None,
     default_freeze: str | int = "none",
     imagenet: str | None = None,
-) -> Callable[[Callable[[Any], Backbone]], Callable[[Any], Backbone]]:
+) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Decorator that adds a backbone builder to the registry under ``name``."""
 
-    def decorate(builder: Callable[[Any], Backbone]) -> Callable[[Any], Backbone]:
+    def decorate(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _REGISTRY:
             raise BcnetError(f"model {name!r} is registered twice")
         _REGISTRY[name] = ModelSpec(
@@ -100,6 +97,7 @@ def register_model(
             builder,
             default_size,
             preprocessing,
+            stages,
             study,
             description,
             head or HeadConfig(),

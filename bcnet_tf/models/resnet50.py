@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from bcnet_tf.models.layers import ChannelAttention
-from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+from bcnet_tf.models.registry import HeadConfig, register_model
 
 _STAGES = tuple((f"conv{i}",) for i in range(1, 6))
 
@@ -25,24 +25,25 @@ def _resnet50_base(x: Any) -> Any:
     "resnet50",
     default_size=224,
     preprocessing="caffe",
+    stages=_STAGES,
     study="004 baseline (Liu & Achutha), BreakHis benign/malignant",
     description="Keras ResNet50 (v1) + GAP + softmax",
     imagenet="resnet50",
 )
-def resnet50(x: Any) -> Backbone:
-    return Backbone(_resnet50_base(x), _STAGES)
+def resnet50(x: Any) -> Any:
+    return _resnet50_base(x)
 
 
 @register_model(
     "resnet50_attention",
     default_size=224,
     preprocessing="caffe",
+    stages=_STAGES,
     study="004 (Liu & Achutha), BreakHis benign/malignant per magnification",
     description="ResNet50 + channel attention after the last stage + "
     "FC LeakyReLU -> FC ReLU (dropout 0.25) + softmax",
     head=HeadConfig(hidden=(512, 256), activations=("leaky_relu", "relu"), dropout=0.25),
     imagenet="resnet50",
 )
-def resnet50_attention(x: Any) -> Backbone:
-    features = ChannelAttention(reduction=16, name="layer4_attention")(_resnet50_base(x))
-    return Backbone(features, _STAGES)
+def resnet50_attention(x: Any) -> Any:
+    return ChannelAttention(reduction=16, name="layer4_attention")(_resnet50_base(x))

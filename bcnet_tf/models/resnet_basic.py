@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+from bcnet_tf.models.registry import HeadConfig, register_model
 
 layers = keras.layers
 
@@ -36,7 +36,10 @@ def _basic_block(x: Any, filters: int, stride: int, name: str) -> Any:
     return layers.ReLU(name=f"{name}_out")(out)
 
 
-def _torchvision_resnet(x: Any, blocks: tuple[int, int, int, int]) -> Backbone:
+_TORCHVISION_STAGES = (("conv1", "bn1"), *((f"layer{i}",) for i in range(1, 5)))
+
+
+def _torchvision_resnet(x: Any, blocks: tuple[int, int, int, int]) -> Any:
     x = _conv_bn(x, 64, 7, 2, "conv1", "bn1")
     x = layers.ReLU(name="relu")(x)
     x = layers.ZeroPadding2D(1, name="maxpool_pad")(x)
@@ -45,8 +48,7 @@ def _torchvision_resnet(x: Any, blocks: tuple[int, int, int, int]) -> Backbone:
         for block in range(count):
             stride = 2 if stage > 1 and block == 0 else 1
             x = _basic_block(x, filters, stride, f"layer{stage}_{block}")
-    stages = (("conv1", "bn1"), *((f"layer{i}",) for i in range(1, 5)))
-    return Backbone(x, stages)
+    return x
 
 
 _TORCH_HEAD = HeadConfig()
@@ -56,12 +58,13 @@ _TORCH_HEAD = HeadConfig()
     "resnet18",
     default_size=128,
     preprocessing="torch",
+    stages=_TORCHVISION_STAGES,
     study="000 (Subaar et al.) mammography, 4 classes; 002 (Olalekan et al.) multi-cancer",
     description="ResNet18, torchvision layout + GAP + softmax",
     head=_TORCH_HEAD,
     imagenet="resnet18",
 )
-def resnet18(x: Any) -> Backbone:
+def resnet18(x: Any) -> Any:
     return _torchvision_resnet(x, (2, 2, 2, 2))
 
 
@@ -69,12 +72,13 @@ def resnet18(x: Any) -> Backbone:
     "resnet34",
     default_size=128,
     preprocessing="torch",
+    stages=_TORCHVISION_STAGES,
     study="000 (Subaar et al.) mammography, 4 classes",
     description="ResNet34, torchvision layout + GAP + softmax",
     head=_TORCH_HEAD,
     imagenet="resnet34",
 )
-def resnet34(x: Any) -> Backbone:
+def resnet34(x: Any) -> Any:
     return _torchvision_resnet(x, (3, 4, 6, 3))
 
 
@@ -95,17 +99,16 @@ def _residual(x: Any, filters: int, name: str) -> Any:
     "resnet9",
     default_size=64,
     preprocessing="unit",
+    stages=tuple((name,) for name in ("prep", "layer1", "res1", "layer2", "layer3", "res2")),
     study="001 (Achyuthanwesh et al.) BUSI ultrasound, 3 classes, from scratch",
     description="ResNet9 (prep 64, 128+pool, res 128, 256+pool, 512+pool, res 512) "
     "+ global max pool + dropout 0.2 + softmax",
     head=HeadConfig(feature_dropout=0.2, pooling="max"),
 )
-def resnet9(x: Any) -> Backbone:
+def resnet9(x: Any) -> Any:
     x = _conv_block(x, 64, "prep")
     x = _conv_block(x, 128, "layer1", pool=True)
     x = _residual(x, 128, "res1")
     x = _conv_block(x, 256, "layer2", pool=True)
     x = _conv_block(x, 512, "layer3", pool=True)
-    x = _residual(x, 512, "res2")
-    stages = tuple((name,) for name in ("prep", "layer1", "res1", "layer2", "layer3", "res2"))
-    return Backbone(x, stages)
+    return _residual(x, 512, "res2")

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+from bcnet_tf.models.registry import HeadConfig, register_model
 
 layers = keras.layers
 _FIRES = {
@@ -36,17 +36,18 @@ def _fire(x: Any, index: int) -> Any:
     "squeezenet",
     default_size=227,
     preprocessing="caffe",
+    stages=(("conv1",), *((f"fire{i}",) for i in range(2, 10))),
     study="point-of-care backbone (SqueezeNet v1.1, Iandola et al. 2016)",
     description="SqueezeNet v1.1 conv base (frozen) + GAP + dropout 0.2 + softmax",
     head=HeadConfig(feature_dropout=0.2),
     default_freeze="all",
     imagenet="squeezenet",
 )
-def squeezenet(x: Any) -> Backbone:
+def squeezenet(x: Any) -> Any:
     x = layers.Conv2D(64, 3, strides=2, activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
     for index in range(2, 10):
         x = _fire(x, index)
         if index in (3, 5):
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
-    return Backbone(x, (("conv1",), *((f"fire{i}",) for i in range(2, 10))))
+    return x

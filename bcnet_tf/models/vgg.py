@@ -6,20 +6,20 @@ from typing import Any
 
 import keras
 
-from bcnet_tf.models.registry import Backbone, HeadConfig, register_model
+from bcnet_tf.models.registry import HeadConfig, register_model
 
 
 @register_model(
     "bcnet_vgg16",
     default_size=224,
     preprocessing="caffe",
+    stages=tuple((f"block{i}",) for i in range(1, 6)),
     study="003 BCNet (Zavareh et al.), Databiox IDC grades I-III",
     description="VGG16 conv base (frozen) + GAP + Dense 1024 ReLU x2 + softmax",
     head=HeadConfig(hidden=(1024, 1024), activations=("relu", "relu")),
     default_freeze="all",
     imagenet="vgg16",
 )
-def bcnet_vgg16(x: Any) -> Backbone:
+def bcnet_vgg16(x: Any) -> Any:
     """Keras' VGG16 conv base, called on ``x`` so its layers stay flat in the model."""
-    base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=x)
-    return Backbone(base.output, tuple((f"block{i}",) for i in range(1, 6)))
+    return keras.applications.VGG16(include_top=False, weights=None, input_tensor=x).output

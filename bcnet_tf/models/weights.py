@@ -133,7 +133,7 @@ def fetch_imagenet(key: str, model_name: str) -> Path:
             )
         )
     except Exception as error:  # get_file raises bare Exception on network failure
-        reason = str(error).split("\n")[0][:160]
+        reason = str(error).split("\n")[0].split(" -- ")[-1][:120]  # "[Errno -2] Name or ..."
         raise WeightsError(
             f"{model_name}: cannot download ImageNet weights from {source.url} ({reason}). {fix}"
         ) from None

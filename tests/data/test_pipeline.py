@@ -128,7 +128,7 @@ def test_label_mismatch_and_class_weight_errors(folder_dataset: Path) -> None:
         make_dataset(index.records, ["benign", "malignant"])
     with pytest.raises(DatasetError, match="no sample"):
         class_weights(index.records[:8], index.class_names)
-    with pytest.raises(DatasetError, match="no records"):
+    with pytest.raises(DatasetError, match="no records to load"):
         make_dataset([], index.class_names)
 
 

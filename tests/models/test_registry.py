@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bcnet_tf.models import backbone_parameters, build_model, get_spec, list_models
-from bcnet_tf.models.registry import Backbone, register_model
+from bcnet_tf.models.registry import register_model
 
 # Conv-base parameters as Keras count_params() reports them (BatchNorm statistics in).
 REFERENCE_BACKBONE_PARAMETERS = {
@@ -84,6 +84,6 @@ def test_unknown_model_and_duplicate_registration() -> None:
     with pytest.raises(BcnetError, match="unknown model 'vgg19'; choose one of"):
         build_model("vgg19", 3)
     with pytest.raises(BcnetError, match="registered twice"):
-        register_model("resnet9", default_size=1, preprocessing="unit", study="", description="")(
-            lambda x: Backbone(x, ())
-        )
+        register_model(
+            "resnet9", default_size=1, preprocessing="unit", stages=(), study="", description=""
+        )(lambda x: x)

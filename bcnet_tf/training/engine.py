@@ -1,0 +1,402 @@
+"""``train``: one command, one run directory, resumable.
+
+A run directory holds::
+
+    config.json          the resolved TrainConfig (a different config refuses to resume)
+    split.json           the leak-free split, made once and reused on resume
+    state.json           completed phases, best value, why training stopped
+    history.csv          one row per epoch, every phase
+    tensorboard/         TensorBoard logs
+    checkpoints/         best.keras, last.keras (deployable models), phase<i>.weights.h5
+    backup/phase<i>/     Keras BackupAndRestore state while a phase runs
+    features/            cached backbone features of the frozen-backbone fast path
+
+Running the same command again on the same directory resumes where it stopped (after
+a crash or SIGKILL, from the last finished epoch) and finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bcnet_tf.data.augment import augmentation_policy
+from bcnet_tf.data.layouts import discover
+from bcnet_tf.data.pipeline import class_weights, epoch_batches, make_dataset
+from bcnet_tf.data.records import DatasetIndex
+from bcnet_tf.data.splits import Split, split_dataset
+from bcnet_tf.data.synthetic import synthetic_dataset
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.io import atomic_write_json
+from bcnet_tf.models import build_model, freeze_stages, get_spec
+from bcnet_tf.training.callbacks import (
+    EpochTime,
+    ModelCheckpoints,
+    NaNGuard,
+    RandomStateBackup,
+    ThresholdStop,
+)
+from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.fast_path import (
+    backbone_is_frozen,
+    extract_features,
+    feature_epochs,
+    head_model,
+)
+from bcnet_tf.training.plans import Phase, make_plan
+from bcnet_tf.training.precision import set_precision
+from bcnet_tf.training.strategy import get_strategy
+
+DEFAULT_RUNS = Path("saved_models")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``model`` holds the last weights; ``best`` is the path of
+    the best checkpoint by ``config.monitor``."""
+
+    run_dir: Path
+    model: keras.Model
+    class_names: list[str]
+    split: Split
+    history: list[dict[str, float]]
+    policy: str
+    stopped: str | None
+    best: Path
+    last: Path
+
+
+@dataclass
+class _Run:
+    """What every phase of one run shares."""
+
+    config: TrainConfig
+    run_dir: Path
+    split: Split
+    names: list[str]
+    size: int
+    steps: int
+    class_weight: dict[int, float] | None
+    state: dict[str, Any]
+    policy: str
+    strategy: tf.distribute.Strategy
+    stages: tuple[tuple[str, ...], ...]
+
+
+@dataclass
+class _PhaseCallbacks:
+    all: list[keras.callbacks.Callback]
+    guard: NaNGuard
+    checkpoints: ModelCheckpoints
+    stoppers: list[keras.callbacks.Callback]
+
+    def stop_reason(self) -> str | None:
+        for stopper in self.stoppers:
+            epoch = getattr(stopper, "stopped_epoch", None)
+            if isinstance(stopper, ThresholdStop) and epoch is not None:
+                return f"{stopper.monitor} passed {stopper.threshold} at epoch {epoch + 1}"
+            if isinstance(stopper, keras.callbacks.EarlyStopping) and epoch:
+                return f"early stopping at epoch {epoch + 1}"
+        return None
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``saved_models/<model>-<dataset folder name>``."""
+    data_name = Path(config.data).stem if config.data else "synthetic"
+    return DEFAULT_RUNS / f"{config.model}-{data_name}"
+
+
+def _load_or_write_config(run_dir: Path, config: TrainConfig) -> None:
+    path = run_dir / "config.json"
+    if path.exists():
+        saved = TrainConfig.load(path)
+        if saved != config:
+            changed = {
+                key: (value, getattr(config, key))
+                for key, value in saved.to_json().items()
+                if getattr(config, key) != value
+            }
+            raise BcnetError(
+                f"{run_dir} holds a run made with other settings {changed} (saved, now). "
+                "Fix: run the same command to resume it, or choose another --run-dir."
+            )
+    else:
+        atomic_write_json(path, config.to_json())
+
+
+def _load_or_make_split(run_dir: Path, index: DatasetIndex, config: TrainConfig) -> Split:
+    path = run_dir / "split.json"
+    if path.exists():
+        return Split.load(path, index)
+    split = split_dataset(
+        index, val=config.val, test=config.test, seed=config.split_seed, group_by=config.group_by
+    )
+    split.save(path, index.root)
+    return split
+
+
+def _resume_epoch(backup_dir: Path, start: int) -> int:
+    """The epoch Keras' BackupAndRestore will resume a phase at (its metadata file)."""
+    metadata = backup_dir / "training_metadata.json"
+    if metadata.exists():
+        return int(json.loads(metadata.read_text())["epoch"])
+    return start
+
+
+def _loss(config: TrainConfig) -> keras.losses.Loss:
+    if config.loss == "focal":
+        return keras.losses.CategoricalFocalCrossentropy(label_smoothing=config.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.AUC(name="auc", multi_label=True, num_labels=num_classes),
+        keras.metrics.F1Score(average="macro", name="f1_score"),
+    ]
+
+
+def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbacks:
+    config = run.config
+    stoppers: list[keras.callbacks.Callback] = []
+    if config.stop_at is not None:
+        stoppers.append(ThresholdStop(config.stop_metric, config.stop_at))
+    if config.early_stopping:
+        stoppers.append(
+            keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
+        )
+    guard = NaNGuard()
+    checkpoints = ModelCheckpoints(
+        model, run.run_dir / "checkpoints", config.monitor, run.state.get("best")
+    )
+    backup = run.run_dir / "backup" / f"phase{phase_index}"
+    callbacks: list[keras.callbacks.Callback] = [
+        RandomStateBackup(backup),  # before BackupAndRestore: its metadata names the epoch
+        keras.callbacks.BackupAndRestore(str(backup)),
+        guard,
+        checkpoints,
+        EpochTime(),
+        keras.callbacks.CSVLogger(str(run.run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run.run_dir / "tensorboard"), write_graph=False),
+        *stoppers,
+    ]
+    if config.reduce_on_plateau and config.schedule == "constant":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(config.monitor, patience=config.reduce_on_plateau)
+        )
+    return _PhaseCallbacks(callbacks, guard, checkpoints, stoppers)
+
+
+def _feature_data(
+    run: _Run, model: keras.Model
+) -> tuple[list[np.ndarray], np.ndarray, tf.data.Dataset]:
+    """Cached pooled features: ``views`` train views, train targets, validation data."""
+    config, split, names, size = run.config, run.split, run.names, run.size
+    cache = run.run_dir / "features" / f"{model.name}.npz"
+    train_targets = keras.utils.to_categorical(
+        [names.index(r.label) for r in split.train], len(names)
+    )
+    if cache.exists():
+        saved = np.load(cache)
+        views = [saved[f"view{i}"] for i in range(int(saved["views"]))]
+        val_features = saved["val"]
+    else:
+        plain = make_dataset(split.train, names, image_size=size, batch_size=config.batch_size)
+        augment = augmentation_policy(config.augment, config.seed)
+        count = config.feature_views if augment is not None else 1
+        views = [extract_features(model, plain, description="features, plain view")]
+        views += [
+            extract_features(model, plain, augment, f"features, augmented view {i}")
+            for i in range(1, count)
+        ]
+        val_images = make_dataset(split.val, names, image_size=size, batch_size=config.batch_size)
+        val_features = extract_features(model, val_images, description="features, validation")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.stem}.tmp.npz")
+        np.savez(
+            tmp,
+            views=len(views),
+            val=val_features,
+            **{f"view{i}": view for i, view in enumerate(views)},
+        )
+        os.replace(tmp, cache)
+    val_targets = keras.utils.to_categorical([names.index(r.label) for r in split.val], len(names))
+    val = tf.data.Dataset.from_tensor_slices((val_features, val_targets)).batch(config.batch_size)
+    return views, train_targets, val
+
+
+def _save_weights_atomically(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}")  # keeps the .weights.h5 suffix Keras requires
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
+    """Train a model as ``config`` says, in its run directory; resumes an existing run.
+
+    Args:
+        config: the run's settings; keyword ``settings`` override its fields (or make
+            one from the defaults).
+
+    Raises:
+        BcnetError: bad data or settings, a run directory made with other settings.
+        TrainingDivergedError: the loss became NaN/inf (checkpoints are kept).
+
+    Example:
+        >>> result = train(model="resnet9", data="busi_256", epochs=50,
+        ...                schedule="one_cycle_switch", weights=None)  # doctest: +SKIP
+        >>> result.best                                                 # doctest: +SKIP
+        PosixPath('saved_models/resnet9-busi_256/checkpoints/best.keras')
+    """
+    config = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _load_or_write_config(run_dir, config)
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    policy = set_precision(config.precision)
+
+    index = discover(
+        config.data or synthetic_dataset(),
+        config.layout,
+        label_by=config.label_by,
+        magnification=config.magnification,
+    )
+    if run_dir.resolve().is_relative_to(index.root):
+        raise BcnetError(f"run directory {run_dir} lies inside the dataset {index.root}.")
+    split = _load_or_make_split(run_dir, index, config)
+    if not split.val:
+        raise BcnetError("training needs a validation part: set val > 0.")
+    names = list(index.class_names)
+    spec = get_spec(config.model)
+    size = config.image_size or spec.default_size
+
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"completed": []}
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        model = build_model(
+            config.model,
+            len(names),
+            image_size=size,
+            weights=config.weights,
+            freeze=config.freeze,
+        )
+    if state["completed"]:
+        model.load_weights(run_dir / "checkpoints" / f"phase{state['completed'][-1]}.weights.h5")
+    run = _Run(
+        config,
+        run_dir,
+        split,
+        names,
+        size,
+        math.ceil(len(split.train) / config.batch_size),
+        class_weights(split.train, names) if config.class_weights else None,
+        state,
+        policy,
+        strategy,
+        spec.stages,
+    )
+    for i, phase in enumerate(make_plan(config, spec.stages)):
+        if i in state["completed"] or state.get("stopped"):
+            continue
+        state["stopped"] = _run_phase(run, i, phase, model)
+        state["completed"].append(i)
+        atomic_write_json(state_path, state)
+
+    return TrainResult(
+        run_dir,
+        model,
+        names,
+        split,
+        _read_history(run_dir / "history.csv"),
+        policy,
+        state.get("stopped"),
+        run_dir / "checkpoints" / "best.keras",
+        run_dir / "checkpoints" / "last.keras",
+    )
+
+
+def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str | None:
+    """Train one phase; returns why training stopped early, or ``None``."""
+    config = run.config
+    if phase.freeze is not None:
+        freeze_stages(model, run.stages, phase.freeze)
+    frozen = backbone_is_frozen(model)
+    if config.fast_path == "on" and not frozen:
+        raise BcnetError("fast_path='on' needs a frozen backbone (freeze='all').")
+    fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen)
+    start = _resume_epoch(run.run_dir / "backup" / f"phase{index}", phase.start)
+
+    with run.strategy.scope():
+        if fast:
+            views, targets, val = _feature_data(run, model)
+            trainer = head_model(model)
+            train_data = feature_epochs(
+                views, targets, start, phase.end, config.batch_size, config.seed
+            )
+        else:
+            augment = augmentation_policy(config.augment, config.seed)
+            trainer = (
+                model
+                if augment is None
+                else keras.Sequential(
+                    [keras.Input((run.size, run.size, 3)), augment, model],
+                    name=f"{model.name}_training",
+                )
+            )
+            train_data = epoch_batches(
+                run.split.train,
+                run.names,
+                image_size=run.size,
+                batch_size=config.batch_size,
+                start=start,
+                end=phase.end,
+                seed=config.seed,
+            )
+            val = make_dataset(
+                run.split.val, run.names, image_size=run.size, batch_size=config.batch_size
+            )
+        callbacks = _callbacks(run, model, index)
+        trainer.compile(
+            phase.make_optimizer(run.steps), _loss(config), metrics=_metrics(len(run.names))
+        )
+    source = "cached features (fast path)" if fast else "images"
+    print(
+        f"phase {index} '{phase.name}': epochs {start + 1}-{phase.end} on {source}, "
+        f"precision {run.policy}"
+    )
+    trainer.fit(
+        train_data,
+        epochs=phase.end,
+        initial_epoch=phase.start,
+        steps_per_epoch=run.steps,
+        validation_data=val,
+        callbacks=callbacks.all,
+        class_weight=run.class_weight,
+        verbose=2 if os.environ.get("CI") else "auto",
+    )
+    run.state["best"] = callbacks.checkpoints.best
+    if callbacks.guard.diverged_at is not None:
+        raise callbacks.guard.error(run.run_dir, config.learning_rate, run.policy)
+    _save_weights_atomically(model, run.run_dir / "checkpoints" / f"phase{index}.weights.h5")
+    return callbacks.stop_reason()
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    lines = path.read_text().strip().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, map(float, line.split(",")), strict=True)) for line in lines[1:]]

@@ -1,0 +1,116 @@
+"""Training plans: the studies' schedules as a list of phases.
+
+A phase is a span of epochs with one freezing setting and one optimizer. Changing
+either means compiling again, so a schedule that switches optimizer (study 001) or
+unfreezes the backbone (study 000) is two phases.
+
+==================== ==================================================================
+schedule             phases
+==================== ==================================================================
+``constant``         Adam at ``learning_rate`` (studies 003 BCNet, 002)
+``one_cycle``        Adam, one-cycle schedule peaking at ``learning_rate``
+``one_cycle_switch`` one cycle over the whole run; Adam until ``switch_at``, then SGD
+                     (momentum 0.9) continuing the same schedule (study 001)
+``fine_tune``        fastai ``fine_tune``: ``head_epochs`` head-only (backbone frozen,
+                     one-cycle), then everything with one-cycle at ``learning_rate/2``
+                     and discriminative rates: ``/100`` for the first stage rising
+                     geometrically to x1 for the head (study 000)
+==================== ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.optimizers import OffsetSchedule, discriminative, one_cycle
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs ``[start, end)`` trained with ``freeze`` and ``make_optimizer(steps)``,
+    where ``steps`` is the number of optimizer steps per epoch."""
+
+    name: str
+    start: int
+    end: int
+    freeze: str | int | None
+    make_optimizer: Callable[[int], keras.optimizers.Optimizer]
+
+
+def stage_multipliers(stages: Sequence[Sequence[str]], lowest: float = 0.01) -> dict[str, float]:
+    """Geometric learning-rate factors from ``lowest`` (first stage) towards 1 (head).
+
+    Example:
+        >>> stage_multipliers([("a",), ("b",)], lowest=0.01)
+        {'a': 0.01, 'b': 0.1}
+    """
+    count = len(stages)
+    return {prefix: lowest ** (1 - i / count) for i, stage in enumerate(stages) for prefix in stage}
+
+
+def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phase]:
+    """The phases of ``config.schedule`` (see the module table)."""
+    epochs, lr = config.epochs, config.learning_rate
+    if config.schedule == "constant":
+        return [Phase("train", 0, epochs, config.freeze, lambda _: keras.optimizers.Adam(lr))]
+    if config.schedule == "one_cycle":
+        return [
+            Phase(
+                "train",
+                0,
+                epochs,
+                config.freeze,
+                lambda steps: keras.optimizers.Adam(one_cycle(lr, epochs * steps)),
+            )
+        ]
+    if config.schedule == "one_cycle_switch":
+        switch = min(epochs - 1, max(1, round(epochs * config.switch_at)))
+        return [
+            Phase(
+                "adam",
+                0,
+                switch,
+                config.freeze,
+                lambda steps: keras.optimizers.Adam(one_cycle(lr, epochs * steps)),
+            ),
+            Phase(
+                "sgd",
+                switch,
+                epochs,
+                config.freeze,
+                lambda steps: keras.optimizers.SGD(
+                    OffsetSchedule(one_cycle(lr, epochs * steps), switch * steps), momentum=0.9
+                ),
+            ),
+        ]
+    if config.schedule == "fine_tune":
+        head = config.head_epochs
+        if not 0 < head < epochs:
+            raise BcnetError(f"fine_tune needs 0 < head_epochs ({head}) < epochs ({epochs})")
+        multipliers = stage_multipliers(stages)
+        return [
+            Phase(
+                "head",
+                0,
+                head,
+                "all",
+                lambda steps: keras.optimizers.Adam(one_cycle(lr, head * steps)),
+            ),
+            Phase(
+                "unfrozen",
+                head,
+                epochs,
+                "none",
+                lambda steps: discriminative(
+                    keras.optimizers.Adam,
+                    multipliers,
+                    learning_rate=one_cycle(lr / 2, (epochs - head) * steps),
+                ),
+            ),
+        ]
+    raise BcnetError(f"unknown schedule {config.schedule!r}")

@@ -1,0 +1,116 @@
+"""Frozen-backbone fast path vs a plain ``fit``: the BCNet protocol on real images.
+
+BCNet (study 003): VGG16 frozen, GAP + Dense 1024 x2 head, random zoom 0.2, 224 px,
+50 epochs, Adam 1e-3, on ``../shared/data/busi_256`` (weights=None: no ImageNet download
+here). Both sides run through ``bcnet_tf.training.train`` with the library defaults,
+each in its own process; only ``fast_path`` differs. The plain side runs
+``--plain-epochs`` epochs (default 3) and is extrapolated to 50 from its per-epoch time
+(epochs after the first), unless ``--plain-epochs 50`` runs it in full.
+
+    python -m bench.frozen_head [--data DIR] [--plain-epochs 3]
+
+Prints ``ratio: X`` (plain wall time / fast-path wall time) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi_256"
+EPOCHS = 50
+
+
+def _worker(data: str, fast_path: str, epochs: int) -> dict:
+    from bcnet_tf.training import train
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(
+            model="bcnet_vgg16",
+            data=data,
+            weights=None,
+            epochs=epochs,
+            augment="bcnet",
+            fast_path=fast_path,
+            run_dir=run_dir,
+        )
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "epoch_seconds": [row["epoch_seconds"] for row in result.history],
+        "val_accuracy": result.history[-1]["val_accuracy"],
+        "policy": result.policy,
+    }
+
+
+def _measure(data: str, fast_path: str, epochs: int) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.frozen_head",
+        "--worker",
+        fast_path,
+        "--data",
+        data,
+        "--plain-epochs",
+        str(epochs),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CI": "1"}
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    if result.returncode != 0:
+        sys.exit(f"{fast_path} worker failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--plain-epochs", type=int, default=3)
+    parser.add_argument("--worker", choices=("on", "off"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        epochs = EPOCHS if args.worker == "on" else args.plain_epochs
+        print(json.dumps(_worker(args.data, args.worker, epochs)))
+        return
+    fast = _measure(args.data, "on", EPOCHS)
+    plain = _measure(args.data, "off", args.plain_epochs)
+    per_epoch = statistics.median(plain["epoch_seconds"][1:] or plain["epoch_seconds"])
+    plain_total = plain["seconds"] + (EPOCHS - args.plain_epochs) * per_epoch
+    measured = (
+        "measured"
+        if args.plain_epochs == EPOCHS
+        else (
+            f"extrapolated from {args.plain_epochs} epochs, {per_epoch:.1f} s/epoch after the first"
+        )
+    )
+    print(
+        f"data {args.data}, bcnet_vgg16 (weights=None), 224 px, {EPOCHS} epochs, "
+        f"precision {fast['policy']}"
+    )
+    print(f"fast path : {fast['seconds']:7.1f} s, final val accuracy {fast['val_accuracy']:.3f}")
+    print(
+        f"plain fit : {plain_total:7.1f} s ({measured}), final val accuracy "
+        f"{plain['val_accuracy']:.3f} after {args.plain_epochs} epochs"
+    )
+    print(f"ratio: {plain_total / fast['seconds']:.1f}")
+
+
+if __name__ == "__main__":
+    main()

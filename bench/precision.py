@@ -1,0 +1,92 @@
+"""``precision="auto"`` vs float32: train-step speed and accuracy on real images.
+
+For ``resnet18`` (128 px) and ``bcnet_vgg16`` (224 px): images/s of a training step
+(batch 32, median of 5 steps, ``bench.models.measure_model``), and the final validation
+accuracy of a short run on ``../shared/data/busi_256`` through ``train`` (weights=None,
+Adam 1e-3; resnet18 8 epochs, bcnet_vgg16 15 epochs on its fast path). Every
+measurement runs in its own process.
+
+    python -m bench.precision [--data DIR]
+
+Prints ``ratio: X`` last: float32 step time / auto step time, the smaller of the two
+models' ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "busi_256"
+RUNS = {"resnet18": 8, "bcnet_vgg16": 15}
+
+
+def _worker(task: str, model: str, precision: str, data: str) -> dict:
+    if task == "speed":
+        from bench.models import measure_model
+
+        return measure_model(model, precision)
+    from bcnet_tf.training import train
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(
+            model=model,
+            data=data,
+            weights=None,
+            epochs=RUNS[model],
+            precision=precision,
+            run_dir=run_dir,
+            augment="bcnet",
+        )
+    return {"val_accuracy": result.history[-1]["val_accuracy"], "policy": result.policy}
+
+
+def _measure(*worker: str) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CI": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.precision", "--worker", *worker],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    if result.returncode != 0:
+        sys.exit(f"{worker} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(*args.worker, args.data)))
+        return
+    print(f"{'model':12s} {'precision':26s} {'train img/s':>11s} {'val accuracy':>13s}")
+    ratios = []
+    for model in RUNS:
+        speeds = {}
+        for precision in ("float32", "auto"):
+            speed = _measure("speed", model, precision)
+            accuracy = _measure("accuracy", model, precision)
+            speeds[precision] = speed["train"]
+            label = f"{precision} ({accuracy['policy']})"
+            print(
+                f"{model:12s} {label:26s} {speed['train']:11.1f} {accuracy['val_accuracy']:13.3f}",
+                flush=True,
+            )
+        ratios.append(speeds["auto"] / speeds["float32"])
+    print(f"ratio: {min(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()

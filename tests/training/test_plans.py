@@ -1,0 +1,77 @@
+"""Each schedule changes the learning rate and optimizer as specified."""
+
+import keras
+import numpy as np
+import pytest
+
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.plans import make_plan, stage_multipliers
+
+STAGES = (("conv1", "bn1"), ("layer1",), ("layer2",))
+STEPS = 10
+
+
+def _lr(optimizer: keras.optimizers.Optimizer, step: int) -> float:
+    schedule = optimizer._learning_rate
+    return float(schedule(step)) if callable(schedule) else float(optimizer.learning_rate)
+
+
+def test_constant_adam() -> None:
+    (phase,) = make_plan(TrainConfig(epochs=5, learning_rate=1e-3), STAGES)
+    optimizer = phase.make_optimizer(STEPS)
+    assert isinstance(optimizer, keras.optimizers.Adam) and (phase.start, phase.end) == (0, 5)
+    assert _lr(optimizer, 0) == pytest.approx(1e-3) == _lr(optimizer, 49)
+
+
+def test_one_cycle_rises_then_anneals() -> None:
+    (phase,) = make_plan(TrainConfig(epochs=4, schedule="one_cycle", learning_rate=1e-2), STAGES)
+    optimizer = phase.make_optimizer(STEPS)
+    rates = [_lr(optimizer, s) for s in range(40)]
+    peak = int(np.argmax(rates))
+    assert rates[0] == pytest.approx(1e-2 / 25) and max(rates) == pytest.approx(1e-2)
+    assert 5 <= peak <= 15 and rates[-1] < 1e-4
+    assert all(np.diff(rates[: peak + 1]) >= 0) and all(np.diff(rates[peak:]) <= 0)
+
+
+def test_optimizer_switch_continues_the_same_cycle() -> None:
+    config = TrainConfig(epochs=10, schedule="one_cycle_switch", switch_at=0.5, learning_rate=1e-2)
+    adam, sgd = make_plan(config, STAGES)
+    assert (adam.start, adam.end, sgd.start, sgd.end) == (0, 5, 5, 10)
+    first, second = adam.make_optimizer(STEPS), sgd.make_optimizer(STEPS)
+    assert isinstance(first, keras.optimizers.Adam) and isinstance(second, keras.optimizers.SGD)
+    assert second.momentum == 0.9
+    # SGD's step 0 is the run's step 50: the schedule carries on where Adam stopped
+    assert _lr(second, 0) == pytest.approx(_lr(first, 50), rel=1e-6)
+    assert _lr(second, 0) < _lr(first, 25)  # past the peak, annealing
+
+
+def test_fine_tune_head_then_discriminative() -> None:
+    config = TrainConfig(epochs=6, schedule="fine_tune", head_epochs=2, learning_rate=1e-3)
+    head, unfrozen = make_plan(config, STAGES)
+    assert (head.freeze, head.end, unfrozen.freeze, unfrozen.start) == ("all", 2, "none", 2)
+    assert max(_lr(head.make_optimizer(STEPS), s) for s in range(20)) == pytest.approx(1e-3)
+    second = unfrozen.make_optimizer(STEPS)
+    assert max(_lr(second, s) for s in range(40)) == pytest.approx(5e-4)
+    assert type(second).__name__ == "DiscriminativeAdam"
+    multipliers = stage_multipliers(STAGES)
+    assert multipliers["conv1"] == multipliers["bn1"] == pytest.approx(0.01)
+    assert multipliers["conv1"] < multipliers["layer1"] < multipliers["layer2"] < 1
+    with pytest.raises(BcnetError, match="head_epochs"):
+        make_plan(TrainConfig(epochs=2, schedule="fine_tune", head_epochs=2), STAGES)
+
+
+def test_discriminative_rates_move_stages_by_their_factor() -> None:
+    from bcnet_tf.training.optimizers import discriminative
+
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(1, name="layer2")(keras.layers.Dense(3, name="conv1")(inputs))
+    model = keras.Model(inputs, outputs)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.compile(discriminative(keras.optimizers.Adam, {"conv1": 0.01}, learning_rate=0.1), "mse")
+    model.train_on_batch(np.ones((2, 4)), np.ones((2, 1)))
+    moved = [
+        float(np.abs(v.numpy() - b).max())
+        for v, b in zip(model.trainable_variables, before, strict=True)
+    ]
+    assert moved[0] == pytest.approx(0.001, rel=1e-3) and moved[2] == pytest.approx(0.1, rel=1e-3)

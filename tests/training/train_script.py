@@ -1,0 +1,78 @@
+"""A training run in its own process, for the resume and strategy tests.
+
+    python tests/training/train_script.py RUN_DIR [--kill-at EPOCH,BATCH]
+        [--logical-cpus N] [--strategy mirrored]
+
+--kill-at sends SIGKILL to this very process after that batch (0-based), as a crash
+would; --logical-cpus splits the CPU into N logical devices before TensorFlow starts.
+Prints the SHA-256 of the final weights on success.
+"""
+
+import argparse
+import hashlib
+import os
+import signal
+
+import keras
+import tensorflow as tf
+
+from bcnet_tf.training import engine, train
+
+SETTINGS = dict(
+    model="resnet9",
+    weights=None,
+    image_size=32,
+    batch_size=16,
+    epochs=3,
+    augment="histology",
+    deterministic=True,
+    seed=3,
+    learning_rate=1e-3,
+)
+
+
+class KillAt(keras.callbacks.Callback):
+    def __init__(self, epoch: int, batch: int) -> None:
+        super().__init__()
+        self.target, self.epoch = (epoch, batch), -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir")
+    parser.add_argument("--kill-at")
+    parser.add_argument("--logical-cpus", type=int, default=0)
+    parser.add_argument("--strategy", default="default")
+    args = parser.parse_args()
+    if args.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus
+        )
+    if args.kill_at:
+        epoch, batch = map(int, args.kill_at.split(","))
+        make_callbacks = engine._callbacks
+
+        def with_killer(*a, **k):
+            callbacks = make_callbacks(*a, **k)
+            callbacks.all.append(KillAt(epoch, batch))
+            return callbacks
+
+        engine._callbacks = with_killer
+    settings = {**SETTINGS, "strategy": args.strategy}
+    if args.strategy != "default":
+        settings.update(deterministic=False, epochs=1)
+    result = train(run_dir=args.run_dir, **settings)
+    digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in result.model.weights))
+    print("WEIGHTS", digest.hexdigest(), "EPOCHS", len(result.history))
+
+
+if __name__ == "__main__":
+    main()
