@@ -18,11 +18,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -53,32 +53,6 @@ def _worker(data: str, fast_path: str, epochs: int) -> dict:
     }
 
 
-def _measure(data: str, fast_path: str, epochs: int) -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "bench.frozen_head",
-        "--worker",
-        fast_path,
-        "--data",
-        data,
-        "--plain-epochs",
-        str(epochs),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CI": "1"}
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if result.returncode != 0:
-        sys.exit(f"{fast_path} worker failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -89,8 +63,16 @@ def main() -> None:
         epochs = EPOCHS if args.worker == "on" else args.plain_epochs
         print(json.dumps(_worker(args.data, args.worker, epochs)))
         return
-    fast = _measure(args.data, "on", EPOCHS)
-    plain = _measure(args.data, "off", args.plain_epochs)
+    fast = run_worker("bench.frozen_head", "--worker", "on", "--data", args.data)
+    plain = run_worker(
+        "bench.frozen_head",
+        "--worker",
+        "off",
+        "--data",
+        args.data,
+        "--plain-epochs",
+        str(args.plain_epochs),
+    )
     per_epoch = statistics.median(plain["epoch_seconds"][1:] or plain["epoch_seconds"])
     plain_total = plain["seconds"] + (EPOCHS - args.plain_epochs) * per_epoch
     measured = (

@@ -14,10 +14,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -81,12 +80,9 @@ def main() -> None:
         f"{'model':20s} {'size':>5s} {'precision':15s} {'conv dtype':10s} "
         f"{'train img/s':>11s} {'predict img/s':>13s}"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for name in names:
         for precision in PRECISIONS:
-            command = [
-                sys.executable,
-                "-m",
+            row = run_worker(
                 "bench.models",
                 "--worker",
                 name,
@@ -95,19 +91,7 @@ def main() -> None:
                 str(args.batch),
                 "--steps",
                 str(args.steps),
-            ]
-            result = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=Path(__file__).resolve().parents[1],
-                check=False,
             )
-            if result.returncode != 0:
-                print(f"{name} {precision} failed:\n{result.stderr[-2000:]}")
-                continue
-            row = json.loads(result.stdout.strip().splitlines()[-1])
             print(
                 f"{name:20s} {row['size']:5d} {precision:15s} {row['conv_dtype']:10s} "
                 f"{row['train']:11.1f} {row['predict']:13.1f}",

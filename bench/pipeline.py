@@ -21,10 +21,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -84,36 +85,6 @@ def _worker(args: argparse.Namespace) -> None:
     print(json.dumps({"variant": args.worker, "images": images, "epoch_seconds": times}))
 
 
-def _measure(args: argparse.Namespace, variant: str) -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "bench.pipeline",
-        "--worker",
-        variant,
-        "--data",
-        args.data,
-        "--epochs",
-        str(args.epochs),
-        "--size",
-        str(args.size),
-        "--batch",
-        str(args.batch),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if result.returncode != 0:
-        sys.exit(f"{variant} worker failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -135,7 +106,19 @@ def main() -> None:
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for repeat in range(args.repeats):
         for variant in VARIANTS:
-            result = _measure(args, variant)
+            result = run_worker(
+                "bench.pipeline",
+                "--worker",
+                variant,
+                "--data",
+                args.data,
+                "--epochs",
+                str(args.epochs),
+                "--size",
+                str(args.size),
+                "--batch",
+                str(args.batch),
+            )
             runs[variant].append(result)
             total = result["images"] * args.epochs / sum(result["epoch_seconds"])
             print(f"  repeat {repeat + 1} {variant:9s} {total:7.0f} images/s over all epochs")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -48,21 +48,6 @@ def _worker(task: str, model: str, precision: str, data: str) -> dict:
     return {"val_accuracy": result.history[-1]["val_accuracy"], "policy": result.policy}
 
 
-def _measure(*worker: str) -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CI": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.precision", "--worker", *worker],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    if result.returncode != 0:
-        sys.exit(f"{worker} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -76,8 +61,10 @@ def main() -> None:
     for model in RUNS:
         speeds = {}
         for precision in ("float32", "auto"):
-            speed = _measure("speed", model, precision)
-            accuracy = _measure("accuracy", model, precision)
+            speed = run_worker("bench.precision", "--worker", "speed", model, precision)
+            accuracy = run_worker(
+                "bench.precision", "--worker", "accuracy", model, precision, "--data", args.data
+            )
             speeds[precision] = speed["train"]
             label = f"{precision} ({accuracy['policy']})"
             print(
