@@ -2,12 +2,14 @@
 
 BCNet (study 003): VGG16 frozen, GAP + Dense 1024 x2 head, random zoom 0.2, 224 px,
 50 epochs, Adam 1e-3, on ``../shared/data/busi_256`` (weights=None: no ImageNet download
-here). Both sides run through ``bcnet_tf.training.train`` with the library defaults,
+here). ``--model squeezenet --weights FILE`` runs the same protocol with real ImageNet
+features (the shared SqueezeNet weights), where accuracy means something. Both sides
+run through ``bcnet_tf.training.train`` with the library defaults,
 each in its own process; only ``fast_path`` differs. The plain side runs
 ``--plain-epochs`` epochs (default 3) and is extrapolated to 50 from its per-epoch time
 (epochs after the first), unless ``--plain-epochs 50`` runs it in full.
 
-    python -m bench.frozen_head [--data DIR] [--plain-epochs 3]
+    python -m bench.frozen_head [--data DIR] [--plain-epochs 3] [--model M --weights FILE]
 
 Prints ``ratio: X`` (plain wall time / fast-path wall time) last.
 """
@@ -30,15 +32,15 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 EPOCHS = 50
 
 
-def _worker(data: str, fast_path: str, epochs: int) -> dict:
+def _worker(data: str, fast_path: str, epochs: int, model: str, weights: str | None) -> dict:
     from bcnet_tf.training import train
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(
-            model="bcnet_vgg16",
+            model=model,
             data=data,
-            weights=None,
+            weights=weights,
             epochs=epochs,
             augment="bcnet",
             fast_path=fast_path,
@@ -57,21 +59,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--plain-epochs", type=int, default=3)
+    parser.add_argument("--model", default="bcnet_vgg16", help="a frozen-backbone model")
+    parser.add_argument("--weights", default=None, help="weights file (default: random)")
     parser.add_argument("--worker", choices=("on", "off"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         epochs = EPOCHS if args.worker == "on" else args.plain_epochs
-        print(json.dumps(_worker(args.data, args.worker, epochs)))
+        print(json.dumps(_worker(args.data, args.worker, epochs, args.model, args.weights)))
         return
-    fast = run_worker("bench.frozen_head", "--worker", "on", "--data", args.data)
+    common = ["--data", args.data, "--model", args.model]
+    if args.weights:
+        common += ["--weights", args.weights]
+    fast = run_worker("bench.frozen_head", "--worker", "on", *common)
     plain = run_worker(
-        "bench.frozen_head",
-        "--worker",
-        "off",
-        "--data",
-        args.data,
-        "--plain-epochs",
-        str(args.plain_epochs),
+        "bench.frozen_head", "--worker", "off", *common, "--plain-epochs", str(args.plain_epochs)
     )
     per_epoch = statistics.median(plain["epoch_seconds"][1:] or plain["epoch_seconds"])
     plain_total = plain["seconds"] + (EPOCHS - args.plain_epochs) * per_epoch
@@ -83,8 +84,8 @@ def main() -> None:
         )
     )
     print(
-        f"data {args.data}, bcnet_vgg16 (weights=None), 224 px, {EPOCHS} epochs, "
-        f"precision {fast['policy']}"
+        f"data {args.data}, {args.model} (weights={args.weights}), default size, {EPOCHS} "
+        f"epochs, precision {fast['policy']}"
     )
     print(f"fast path : {fast['seconds']:7.1f} s, final val accuracy {fast['val_accuracy']:.3f}")
     print(
