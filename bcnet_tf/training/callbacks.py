@@ -145,6 +145,12 @@ class ModelCheckpoints(keras.callbacks.Callback):
         save_model_atomically(self.deployable, self.directory / "last.keras")
 
 
+def backup_epoch(backup_dir: Path) -> int | None:
+    """The epoch Keras' ``BackupAndRestore`` in ``backup_dir`` resumes at, if any."""
+    metadata = Path(backup_dir) / "training_metadata.json"
+    return int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else None
+
+
 class RandomStateBackup(keras.callbacks.Callback):
     """Checkpoint the random state of every layer (augmentation, dropout) next to Keras'
     ``BackupAndRestore``, which saves weights and optimizer but not seed-generator
@@ -162,12 +168,9 @@ class RandomStateBackup(keras.callbacks.Callback):
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        metadata = self.backup_dir / "training_metadata.json"
-        if not metadata.exists():
-            return
-        epoch = json.loads(metadata.read_text())["epoch"]
+        epoch = backup_epoch(self.backup_dir)
         saved = self.backup_dir / f"rng-epoch{epoch}.json"
-        if saved.exists():
+        if epoch is not None and saved.exists():
             for variable, value in zip(self._states(), json.loads(saved.read_text()), strict=True):
                 variable.assign(value)
 

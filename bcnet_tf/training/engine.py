@@ -43,6 +43,7 @@ from bcnet_tf.training.callbacks import (
     NaNGuard,
     RandomStateBackup,
     ThresholdStop,
+    backup_epoch,
 )
 from bcnet_tf.training.config import TrainConfig
 from bcnet_tf.training.fast_path import (
@@ -141,14 +142,6 @@ def _load_or_make_split(run_dir: Path, index: DatasetIndex, config: TrainConfig)
     )
     split.save(path, index.root)
     return split
-
-
-def _resume_epoch(backup_dir: Path, start: int) -> int:
-    """The epoch Keras' BackupAndRestore will resume a phase at (its metadata file)."""
-    metadata = backup_dir / "training_metadata.json"
-    if metadata.exists():
-        return int(json.loads(metadata.read_text())["epoch"])
-    return start
 
 
 def _loss(config: TrainConfig) -> keras.losses.Loss:
@@ -337,7 +330,8 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
     if config.fast_path == "on" and not frozen:
         raise BcnetError("fast_path='on' needs a frozen backbone (freeze='all').")
     fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen)
-    start = _resume_epoch(run.run_dir / "backup" / f"phase{index}", phase.start)
+    resumed = backup_epoch(run.run_dir / "backup" / f"phase{index}")
+    start = phase.start if resumed is None else resumed
 
     with run.strategy.scope():
         if fast:

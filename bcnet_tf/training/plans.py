@@ -56,28 +56,18 @@ def stage_multipliers(stages: Sequence[Sequence[str]], lowest: float = 0.01) -> 
 def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phase]:
     """The phases of ``config.schedule`` (see the module table)."""
     epochs, lr = config.epochs, config.learning_rate
+
+    def adam_cycle(steps: int) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(one_cycle(lr, epochs * steps))
+
     if config.schedule == "constant":
         return [Phase("train", 0, epochs, config.freeze, lambda _: keras.optimizers.Adam(lr))]
     if config.schedule == "one_cycle":
-        return [
-            Phase(
-                "train",
-                0,
-                epochs,
-                config.freeze,
-                lambda steps: keras.optimizers.Adam(one_cycle(lr, epochs * steps)),
-            )
-        ]
+        return [Phase("train", 0, epochs, config.freeze, adam_cycle)]
     if config.schedule == "one_cycle_switch":
         switch = min(epochs - 1, max(1, round(epochs * config.switch_at)))
         return [
-            Phase(
-                "adam",
-                0,
-                switch,
-                config.freeze,
-                lambda steps: keras.optimizers.Adam(one_cycle(lr, epochs * steps)),
-            ),
+            Phase("adam", 0, switch, config.freeze, adam_cycle),
             Phase(
                 "sgd",
                 switch,
