@@ -5,6 +5,8 @@ Commands:
     split DIR        write a leak-free train/val/test split as JSON
     models           the model zoo: parameters, input size, preprocessing, weights
     train            train a model in a resumable run directory
+    evaluate SOURCE  metrics with CIs, figures and an HTML report for a run or model
+    explain MODEL    Grad-CAM / occlusion overlays for image files
 """
 
 from __future__ import annotations
@@ -153,6 +155,47 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from bcnet_tf.evaluation import evaluate
+
+    result = evaluate(
+        args.source,
+        data=args.data,
+        split=args.split,
+        tta=args.tta,
+        temperature=args.temperature,
+        resamples=args.bootstrap,
+        out=args.out,
+        trust=args.trust,
+    )
+    metrics, intervals = result.metrics, result.summary["intervals"]
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "gmean", "iba", "roc_auc_macro"):
+        low, high = intervals.get(key, (float("nan"), float("nan")))
+        print(f"{key:<20} {metrics[key]:.4f}  95% CI {low:.4f}-{high:.4f}")
+    for key in ("patient_accuracy", "patient_recognition_rate"):
+        if key in metrics:
+            print(f"{key:<20} {metrics[key]:.4f}")
+    print(f"expected calibration error {result.summary['calibration']['before']['ece']:.4f}")
+    print(f"report: {result.out_dir / 'report.html'}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from bcnet_tf.explain import METHODS, explain
+
+    for path in explain(
+        args.model,
+        args.images,
+        args.out,
+        methods=tuple(args.method or METHODS),
+        class_name=args.class_name,
+        layer=args.layer,
+        trust=args.trust,
+    ):
+        print(path)
+    return 0
+
+
 def _optional(text: str) -> str | None:
     return None if text.lower() in ("none", "null") else text
 
@@ -181,6 +224,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         if field.name in ("stop_at", "image_size"):
             kind = float if field.name == "stop_at" else int
         parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"default: {default}")
+
+
+_TRUST_HELP = "allow Python code (Lambda layers) in the model file: only for files you trust"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +268,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_arguments(training)
     training.set_defaults(run=_train)
+
+    evaluation = commands.add_parser(
+        "evaluate", help="metrics with 95% CIs, figures and an HTML report"
+    )
+    evaluation.add_argument("source", help="run directory, or a .keras file with --data")
+    evaluation.add_argument("--data", help="dataset folder (required for a .keras file)")
+    evaluation.add_argument("--split", default="test", help="run split part (default: test)")
+    evaluation.add_argument("--tta", action="store_true", help="test-time augmentation")
+    evaluation.add_argument(
+        "--temperature", action="store_true", help="fit temperature scaling on validation"
+    )
+    evaluation.add_argument("--bootstrap", type=int, default=1000, help="resamples (0: off)")
+    evaluation.add_argument("--out", help="output folder (default: <run>/evaluation-<split>)")
+    evaluation.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+    evaluation.set_defaults(run=_evaluate)
+
+    explaining = commands.add_parser("explain", help="Grad-CAM / occlusion overlays")
+    explaining.add_argument("model", help="a bcnet_tf .keras file")
+    explaining.add_argument("images", nargs="+", help="image files")
+    explaining.add_argument("--out", required=True, help="output folder")
+    explaining.add_argument(
+        "--method",
+        action="append",
+        choices=("gradcam", "occlusion"),
+        help="repeatable (default: both)",
+    )
+    explaining.add_argument("--class", dest="class_name", help="class to explain")
+    explaining.add_argument("--layer", help="Grad-CAM feature layer (default: automatic)")
+    explaining.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+    explaining.set_defaults(run=_explain)
     return parser
 
 

@@ -58,6 +58,12 @@ def load_image(path: tf.Tensor, tf_native: tf.Tensor, size: tuple[int, int]) -> 
 
     image = tf.cond(tf_native, native, pillow)
     image.set_shape([None, None, 3])
+    return resize_image(image, size)
+
+
+def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Tensor:
+    """Resize one RGB image to ``uint8`` ``size``: area averaging when shrinking,
+    bilinear when enlarging (the training pipeline's resize, for prediction too)."""
     shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.constant(size))
     resized = tf.cond(
         shrinking,
@@ -67,6 +73,20 @@ def load_image(path: tf.Tensor, tf_native: tf.Tensor, size: tuple[int, int]) -> 
         lambda: tf.image.resize(image, size, method="bilinear"),
     )
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def load_files(
+    paths: Sequence[str | os.PathLike[str]], image_size: int | Sequence[int]
+) -> np.ndarray:
+    """Decode and resize image files exactly as the pipeline does: ``uint8``
+    ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
+
+    Example:
+        >>> load_files(["scan.png"], 224).shape  # doctest: +SKIP
+        (1, 224, 224, 3)
+    """
+    size = _size(image_size)
+    return np.stack([resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths])
 
 
 def _check_cache_path(cache: str | os.PathLike[str], records: Sequence[ImageRecord]) -> None:

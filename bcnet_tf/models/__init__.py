@@ -8,6 +8,7 @@ module                   concept
 ``preprocessing``        normalisation inside the model (caffe / torch / unit)
 ``layers``               ``ChannelAttention`` (study 004)
 ``weights``              ImageNet sources, weight files, torchvision conversion
+``saving``               ``save_model`` / ``load_model``: .keras files with their labels
 ``vgg``                  ``bcnet_vgg16`` (study 003)
 ``resnet50``             ``resnet50``, ``resnet50_attention`` (study 004)
 ``resnet_basic``         ``resnet18``, ``resnet34`` (000, 002), ``resnet9`` (001)
@@ -22,15 +23,20 @@ Example:
 from bcnet_tf.models import resnet50, resnet_basic, squeezenet, vgg  # noqa: F401  (register)
 from bcnet_tf.models.factory import backbone_parameters, build_model, freeze_stages
 from bcnet_tf.models.registry import HeadConfig, get_spec, list_models
+from bcnet_tf.models.saving import ModelInfo, load_model, read_info, save_model
 from bcnet_tf.models.weights import WeightsError, load_weights
 
 __all__ = [
     "HeadConfig",
+    "ModelInfo",
     "WeightsError",
     "backbone_parameters",
     "build_model",
     "freeze_stages",
     "get_spec",
     "list_models",
+    "load_model",
     "load_weights",
+    "read_info",
+    "save_model",
 ]

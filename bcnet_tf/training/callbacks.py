@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import numpy as np
 
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import atomic_write_json
+from bcnet_tf.models.saving import ModelInfo, save_model
 
 
 def metric_mode(monitor: str) -> str:
@@ -100,32 +99,26 @@ class NaNGuard(keras.callbacks.Callback):
         )
 
 
-def save_model_atomically(model: keras.Model, path: Path) -> None:
-    """``model.save`` to a temporary sibling, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(handle)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class ModelCheckpoints(keras.callbacks.Callback):
     """Save ``model`` (the deployable model, whatever model is being fitted) as
     ``best.keras`` whenever ``monitor`` improves and as ``last.keras`` when training
     ends, atomically. (Resuming uses BackupAndRestore's state, not these files.)
 
-    ``best`` persists across resumed runs: pass the best value seen so far.
+    ``best`` persists across resumed runs: pass the best value seen so far. ``info``
+    (class names, input size) is saved inside each file.
     """
 
     def __init__(
-        self, model: keras.Model, directory: Path, monitor: str, best: float | None = None
+        self,
+        model: keras.Model,
+        info: ModelInfo,
+        directory: Path,
+        monitor: str,
+        best: float | None = None,
     ) -> None:
         super().__init__()
         self.deployable = model
+        self.info = info
         self.directory = Path(directory)
         self.monitor = monitor
         self.mode = metric_mode(monitor)
@@ -139,10 +132,10 @@ class ModelCheckpoints(keras.callbacks.Callback):
             )
             if better:
                 self.best = float(value)
-                save_model_atomically(self.deployable, self.directory / "best.keras")
+                save_model(self.deployable, self.directory / "best.keras", self.info)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        save_model_atomically(self.deployable, self.directory / "last.keras")
+        save_model(self.deployable, self.directory / "last.keras", self.info)
 
 
 def backup_epoch(backup_dir: Path) -> int | None:

@@ -37,6 +37,7 @@ from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import atomic_write_json
 from bcnet_tf.models import build_model, freeze_stages, get_spec
+from bcnet_tf.models.saving import ModelInfo
 from bcnet_tf.training.callbacks import (
     EpochTime,
     ModelCheckpoints,
@@ -168,8 +169,9 @@ def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbac
             keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
         )
     guard = NaNGuard()
+    info = ModelInfo(tuple(run.names), config.model, (run.size, run.size))
     checkpoints = ModelCheckpoints(
-        model, run.run_dir / "checkpoints", config.monitor, run.state.get("best")
+        model, info, run.run_dir / "checkpoints", config.monitor, run.state.get("best")
     )
     backup = run.run_dir / "backup" / f"phase{phase_index}"
     callbacks: list[keras.callbacks.Callback] = [

@@ -1,0 +1,317 @@
+"""``evaluate``: a run (or a saved model on a dataset) -> metrics.json, pictures, report.
+
+What is evaluated:
+
+* a run directory: its ``best.keras`` on a part of its own saved split (``test`` by
+  default), so the test images are the ones training never saw;
+* a ``.keras`` file and ``data=DIR``: every image of ``DIR``.
+
+The label order always comes from the model file; a dataset label the model does not
+know is an error, never a silent re-mapping.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from bcnet_tf.data.layouts import discover
+from bcnet_tf.data.pipeline import load_files, make_dataset
+from bcnet_tf.data.records import DatasetIndex, ImageRecord
+from bcnet_tf.data.splits import Split
+from bcnet_tf.data.synthetic import synthetic_dataset
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.evaluation import plots
+from bcnet_tf.evaluation.bootstrap import bootstrap_intervals
+from bcnet_tf.evaluation.calibration import apply_temperature, fit_temperature, reliability
+from bcnet_tf.evaluation.metrics import classification_metrics, group_metrics
+from bcnet_tf.evaluation.predict import predict_probabilities
+from bcnet_tf.evaluation.report import write_report
+from bcnet_tf.explain.gradcam import grad_cam
+from bcnet_tf.explain.overlay import overlay
+from bcnet_tf.io import atomic_write_json, atomic_write_text
+from bcnet_tf.models.diagram import model_diagram
+from bcnet_tf.models.saving import ModelInfo, load_model
+from bcnet_tf.training.config import TrainConfig
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured; ``summary`` is what ``metrics.json`` holds."""
+
+    out_dir: Path
+    class_names: list[str]
+    records: list[ImageRecord]
+    y_true: np.ndarray
+    probabilities: np.ndarray
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.summary["metrics"]
+
+
+@dataclass
+class _Source:
+    model_path: Path
+    index: DatasetIndex
+    records: list[ImageRecord]
+    part: str
+    out_dir: Path
+    run_dir: Path | None = None
+    config: TrainConfig | None = None
+    split: Split | None = None
+
+
+def _resolve(source: Path, data: str | None, part: str, out: str | None) -> _Source:
+    if (source / "config.json").exists():
+        config = TrainConfig.load(source / "config.json")
+        index = discover(
+            data or config.data or synthetic_dataset(),
+            config.layout,
+            label_by=config.label_by,
+            magnification=config.magnification,
+        )
+        split = Split.load(source / "split.json", index)
+        if part not in split.parts:
+            raise BcnetError(f"split part must be one of {sorted(split.parts)}, not {part!r}")
+        if not split.parts[part]:
+            raise BcnetError(f"the run's {part!r} part is empty (made with {part}=0?).")
+        model_path = source / "checkpoints" / "best.keras"
+        out_dir = Path(out) if out else source / f"evaluation-{part}"
+        return _Source(model_path, index, split.parts[part], part, out_dir, source, config, split)
+    if source.suffix != ".keras":
+        raise BcnetError(
+            f"{source} is neither a run directory (with config.json) nor a .keras file."
+        )
+    if data is None:
+        raise BcnetError(f"evaluating a model file needs a dataset: --data DIR ({source}).")
+    index = discover(data)
+    out_dir = Path(out) if out else source.parent / f"evaluation-{Path(data).name}"
+    return _Source(source, index, index.records, "all", out_dir)
+
+
+def _check_labels(info: ModelInfo, index: DatasetIndex, records: list[ImageRecord]) -> None:
+    unknown = sorted({r.label for r in records} - set(info.class_names))
+    if unknown:
+        raise BcnetError(
+            f"the dataset {index.root} has labels {unknown} that the model does not know "
+            f"(it was trained on {list(info.class_names)}). Fix: evaluate on data with the "
+            "model's label set (rename the class folders), or train a model on these labels."
+        )
+
+
+def _examples(records: list[ImageRecord], indices: np.ndarray, index: DatasetIndex) -> list[str]:
+    return [index.relative(records[i]) for i in indices]
+
+
+def _pictures(
+    evaluation: Evaluation,
+    model: keras.Model,
+    info: ModelInfo,
+    source: _Source,
+    before: Any,
+    after: Any,
+    examples: int,
+) -> dict[str, str]:
+    """Write every picture; returns ``{title: file name}`` in report order."""
+    out, names = evaluation.out_dir, evaluation.class_names
+    y_true, probabilities, records = evaluation.y_true, evaluation.probabilities, evaluation.records
+    files: dict[str, str] = {}
+
+    def save(title: str, name: str, figure: Any) -> None:
+        plots.save_figure(figure, out / name)
+        files[title] = name
+
+    history = source.run_dir / "history.csv" if source.run_dir else None
+    if history is not None and history.exists():
+        with history.open() as handle:
+            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        save("Training curves", "training_curves.png", plots.training_curves(rows))
+    matrix = np.array(evaluation.metrics["confusion_matrix"])
+    save("Confusion matrix", "confusion_matrix.png", plots.confusion_matrices(matrix, names))
+    save("ROC curves", "roc_curves.png", plots.roc_curves(y_true, probabilities, names))
+    save("Reliability diagram", "reliability.png", plots.reliability_diagram(before, after))
+
+    losses = -np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1))
+    worst = np.argsort(-losses)[:examples]
+    worst_images = load_files([records[i].path for i in worst], info.image_size)
+    worst_titles = _examples(records, worst, source.index)
+    save(
+        "Top losses",
+        "top_losses.png",
+        plots.top_losses(worst_images, y_true[worst], probabilities[worst], names, worst_titles),
+    )
+    per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
+    shown = np.concatenate(per_class).astype(int)
+    shown_images = load_files([records[i].path for i in shown], info.image_size)
+    save(
+        "Class probabilities per image",
+        "probabilities.png",
+        plots.probability_bars(
+            shown_images, probabilities[shown], names, _examples(records, shown, source.index)
+        ),
+    )
+    explained = np.concatenate([shown_images, worst_images])
+    heat, classes = grad_cam(model, explained)
+    overlays = [overlay(image, h) for image, h in zip(explained, heat, strict=True)]
+    titles = [
+        f"{title}\nGrad-CAM: {names[c]}"
+        for title, c in zip(
+            _examples(records, shown, source.index) + worst_titles, classes, strict=True
+        )
+    ]
+    save(
+        "Grad-CAM (one image per class, then the top losses)",
+        "gradcam.png",
+        plots.heat_grid(overlays, titles),
+    )
+    model_diagram(model, out / "model.png")
+    files["Model diagram"] = "model.png"
+    return files
+
+
+def evaluate(
+    source: str | Path,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    tta: bool = False,
+    temperature: bool = False,
+    resamples: int = 1000,
+    out: str | None = None,
+    examples: int = 8,
+    batch_size: int = 32,
+    trust: bool = False,
+    seed: int = 0,
+) -> Evaluation:
+    """Evaluate a run or a saved model; write metrics.json, pictures and report.html.
+
+    Args:
+        source: a run directory (its ``best.keras`` on its saved split) or a ``.keras``
+            file (with ``data``).
+        data: dataset folder; for a run, overrides the run's data (same layout).
+        split: the run's part to evaluate: ``test``, ``val`` or ``train``.
+        tta: average flips and 90-degree rotations (see ``tta_views``).
+        temperature: fit temperature scaling on the run's validation part and report
+            calibration after it.
+        resamples: bootstrap resamples for the 95 % intervals (0: none).
+        out: output folder (default: ``<run>/evaluation-<split>``).
+        examples: images in the top-losses grid.
+        trust: allow code (Lambda layers) in the model file.
+
+    Example:
+        >>> result = evaluate("saved_models/resnet9-busi_256", tta=True)  # doctest: +SKIP
+        >>> result.metrics["balanced_accuracy"]                          # doctest: +SKIP
+        0.87
+    """
+    resolved = _resolve(Path(source), data, split, out)
+    if resolved.out_dir.resolve().is_relative_to(resolved.index.root):
+        raise BcnetError(
+            f"output folder {resolved.out_dir} lies inside the dataset {resolved.index.root}; "
+            "bcnet_tf never writes there. Fix: choose --out elsewhere."
+        )
+    model, info = load_model(resolved.model_path, trust=trust)
+    names = list(info.class_names)
+    _check_labels(info, resolved.index, resolved.records)
+
+    def predict(records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        dataset = make_dataset(
+            records, names, image_size=info.image_size, batch_size=batch_size, cache=None
+        )
+        return predict_probabilities(model, dataset, tta=tta)
+
+    probabilities, y_true = predict(resolved.records)
+    patients = [r.patient for r in resolved.records]
+    groups = patients if all(patients) else None
+    metrics = classification_metrics(y_true, probabilities, names)
+    if groups is not None:
+        metrics.update(group_metrics(y_true, probabilities, groups))
+    before = reliability(y_true, probabilities)
+    calibration: dict[str, Any] = {"before": before.to_json()}
+    after = None
+    if temperature:
+        if resolved.split is None or not resolved.split.val:
+            raise BcnetError("temperature scaling needs a run with a validation part.")
+        val_probabilities, val_true = predict(resolved.split.val)
+        fitted = fit_temperature(val_true, val_probabilities)
+        after = reliability(y_true, apply_temperature(probabilities, fitted))
+        calibration.update(temperature=fitted, after=after.to_json())
+    intervals = (
+        bootstrap_intervals(y_true, probabilities, names, groups, resamples=resamples, seed=seed)
+        if resamples
+        else {}
+    )
+    out_dir = resolved.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "model": str(resolved.model_path),
+        "architecture": info.architecture,
+        "parameters": int(model.count_params()),
+        "image_size": list(info.image_size),
+        "data": str(resolved.index.root),
+        "layout": resolved.index.layout,
+        "split": resolved.part,
+        "class_names": names,
+        "class_counts": {n: int((y_true == k).sum()) for k, n in enumerate(names)},
+        "tta": tta,
+        "bootstrap": {
+            "resamples": resamples,
+            "level": 0.95,
+            "unit": "patient" if groups is not None else "image",
+        },
+        "metrics": metrics,
+        "intervals": intervals,
+        "calibration": calibration,
+        "split_summary": _split_summary(resolved.split, names),
+        "config": resolved.config.to_json() if resolved.config else None,
+    }
+    evaluation = Evaluation(out_dir, names, resolved.records, y_true, probabilities, summary)
+    _write_predictions(evaluation, resolved.index)
+    summary["pictures"] = _pictures(evaluation, model, info, resolved, before, after, examples)
+    summary["model_summary"] = _model_summary(model)
+    atomic_write_json(out_dir / "metrics.json", summary)
+    write_report(out_dir, summary)
+    return evaluation
+
+
+def _split_summary(split: Split | None, names: list[str]) -> dict[str, dict[str, int]]:
+    if split is None:
+        return {}
+    return {
+        part: {name: sum(r.label == name for r in records) for name in names}
+        for part, records in split.parts.items()
+    }
+
+
+def _model_summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    return "\n".join(lines)
+
+
+def _write_predictions(evaluation: Evaluation, index: DatasetIndex) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    names = evaluation.class_names
+    writer.writerow(["path", "label", "predicted", *(f"p_{n}" for n in names)])
+    for record, truth, probs in zip(
+        evaluation.records, evaluation.y_true, evaluation.probabilities, strict=True
+    ):
+        writer.writerow(
+            [index.relative(record), names[truth], names[int(np.argmax(probs))]]
+            + [f"{p:.6f}" for p in probs]
+        )
+    atomic_write_text(evaluation.out_dir / "predictions.csv", buffer.getvalue())
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """Read a ``metrics.json`` written by :func:`evaluate`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

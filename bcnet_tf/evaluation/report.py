@@ -1,0 +1,159 @@
+"""One self-contained HTML report per evaluation (pictures embedded as data URIs), laid
+out like a paper's results section: a paragraph of headline numbers with their 95 %
+intervals, tables, figures with captions, then the data, model and configuration."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from bcnet_tf.io import atomic_write_text
+
+_STYLE = """
+body { font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; color: #222;
+       line-height: 1.45; padding: 0 1rem; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+figure { margin: 1.2rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-style: italic; font-size: 0.9rem; }
+pre { font-size: 0.75rem; overflow-x: auto; background: #f7f7f7; padding: 0.6rem; }
+.note { color: #a00; }
+"""
+
+_LABELS = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_precision": "Precision (macro)",
+    "macro_recall": "Recall / sensitivity (macro)",
+    "macro_specificity": "Specificity (macro)",
+    "macro_f1": "F1 (macro)",
+    "weighted_f1": "F1 (weighted)",
+    "gmean": "G-mean",
+    "iba": "IBA (alpha 0.1, squared)",
+    "roc_auc_macro": "ROC-AUC (one-vs-rest, macro)",
+}
+
+_CLASS_SCORES = ("precision", "recall", "specificity", "f1", "roc_auc")
+
+
+def _number(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"  # NaN != NaN
+
+
+def _with_interval(summary: dict[str, Any], key: str) -> str:
+    value = _number(summary["metrics"][key])
+    interval = summary["intervals"].get(key)
+    return f"{value} ({_number(interval[0])}&ndash;{_number(interval[1])})" if interval else value
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _headline(summary: dict[str, Any]) -> str:
+    m = summary["metrics"]
+    unit = summary["bootstrap"]["unit"]
+    text = (
+        f"On the {summary['split']} part of {html.escape(summary['data'])} "
+        f"({m['n']} images"
+        + (f", {m['patients']} patients" if "patients" in m else "")
+        + f"), {html.escape(summary['architecture'])} reached an accuracy of "
+        f"{_with_interval(summary, 'accuracy')}, a balanced accuracy of "
+        f"{_with_interval(summary, 'balanced_accuracy')}, a macro F1 of "
+        f"{_with_interval(summary, 'macro_f1')} and a one-vs-rest ROC-AUC of "
+        f"{_with_interval(summary, 'roc_auc_macro')}"
+    )
+    if "patients" in m:
+        text += (
+            f"; patient-level accuracy was {_number(m['patient_accuracy'])} and the patient "
+            f"recognition rate {_number(m['patient_recognition_rate'])}"
+        )
+    text += "."
+    if summary["intervals"]:
+        text += (
+            f" Intervals are 95 % percentile-bootstrap intervals over "
+            f"{summary['bootstrap']['resamples']} resamples of {unit}s."
+        )
+    if summary["tta"]:
+        text += " Predictions average flips and 90° rotations (test-time augmentation)."
+    calibration = summary["calibration"]
+    text += f" The expected calibration error was {_number(calibration['before']['ece'])}"
+    if "temperature" in calibration:
+        text += (
+            f", {_number(calibration['after']['ece'])} after temperature scaling "
+            f"(T = {calibration['temperature']:.2f}, fitted on the validation part)"
+        )
+    return f"<p>{text}.</p>"
+
+
+def _image(out_dir: Path, name: str) -> str:
+    data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+
+
+def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
+    """The report's HTML for an evaluation folder and its ``metrics.json`` summary."""
+    m = summary["metrics"]
+    metric_rows = [[label, _with_interval(summary, key)] for key, label in _LABELS.items()]
+    class_rows = [
+        [name, *(_number(scores[k]) for k in _CLASS_SCORES), scores["support"]]
+        for name, scores in m["per_class"].items()
+    ]
+    parts = [
+        f"<h1>Results: {html.escape(summary['architecture'])} on "
+        f"{html.escape(Path(summary['data']).name)} ({html.escape(summary['split'])})</h1>",
+        '<p class="note">Research use only; not a medical device.</p>',
+        _headline(summary),
+        "<h2>Metrics</h2>",
+        _table(["metric", "value (95 % CI)"], metric_rows),
+        _table(["class", *_CLASS_SCORES, "support"], class_rows),
+        "<h2>Figures</h2>",
+    ]
+    for number, (title, name) in enumerate(summary.get("pictures", {}).items(), 1):
+        parts.append(
+            f"<figure>{_image(out_dir, name)}<figcaption>Figure {number}. "
+            f"{html.escape(title)}.</figcaption></figure>"
+        )
+    parts.append("<h2>Data and split</h2>")
+    parts.append(
+        f"<p>Dataset {html.escape(summary['data'])} (layout {html.escape(summary['layout'])}); "
+        f"evaluated part: {html.escape(summary['split'])}.</p>"
+    )
+    split_summary = summary.get("split_summary") or {summary["split"]: summary["class_counts"]}
+    names = summary["class_names"]
+    parts.append(
+        _table(
+            ["part", *names, "total"],
+            [[part, *c.values(), sum(c.values())] for part, c in split_summary.items()],
+        )
+    )
+    parts.append("<h2>Model</h2>")
+    parts.append(
+        f"<p>{html.escape(summary['architecture'])}, {summary['parameters']:,} parameters, "
+        f"input {summary['image_size'][0]}&times;{summary['image_size'][1]} RGB; file "
+        f"{html.escape(summary['model'])}.</p>"
+    )
+    parts.append(f"<pre>{html.escape(summary.get('model_summary', ''))}</pre>")
+    if summary.get("config"):
+        parts.append("<h2>Training configuration</h2>")
+        parts.append(_table(["setting", "value"], [[k, v] for k, v in summary["config"].items()]))
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>bcnet_tf evaluation: {html.escape(summary['architecture'])}</title>"
+        f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_report(out_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write ``report.html`` into ``out_dir``, atomically."""
+    return atomic_write_text(out_dir / "report.html", render_report(out_dir, summary))

@@ -1,0 +1,29 @@
+"""Explanations: where a model looks.
+
+=================  ================================================================
+module             concept
+=================  ================================================================
+``gradcam``        Grad-CAM with the feature layer chosen for every zoo model
+``occlusion``      occlusion sensitivity (model-agnostic check on Grad-CAM)
+``overlay``        heat map over image, PNG output
+``explain``        ``explain``: overlays for image files from a saved model
+=================  ================================================================
+
+Example:
+    >>> from bcnet_tf.explain import explain
+    >>> explain("best.keras", ["scan.png"], "explained")  # doctest: +SKIP
+"""
+
+from bcnet_tf.explain.explain import METHODS, explain
+from bcnet_tf.explain.gradcam import grad_cam, gradcam_layer
+from bcnet_tf.explain.occlusion import occlusion_sensitivity
+from bcnet_tf.explain.overlay import overlay
+
+__all__ = [
+    "METHODS",
+    "explain",
+    "grad_cam",
+    "gradcam_layer",
+    "occlusion_sensitivity",
+    "overlay",
+]

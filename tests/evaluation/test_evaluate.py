@@ -1,0 +1,124 @@
+"""evaluate() and `bcnet-tf evaluate` / `explain` end to end on a tiny trained run;
+the HTML report in a real browser (headless Chromium)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bcnet_tf.cli import main
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.evaluation import evaluate
+from bcnet_tf.training import train
+from tests.conftest import tree_digest
+
+TINY = dict(
+    model="resnet9", weights=None, image_size=32, batch_size=16, augment="none", precision="float32"
+)
+PICTURES = {
+    "training_curves.png",
+    "confusion_matrix.png",
+    "roc_curves.png",
+    "reliability.png",
+    "top_losses.png",
+    "probabilities.png",
+    "gradcam.png",
+    "model.png",
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("evaluation") / "run"
+    train(run_dir=str(run_dir), epochs=2, **TINY)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def evaluated(run: Path):
+    return evaluate(run, tta=True, temperature=True, resamples=100)
+
+
+def test_metrics_json_holds_metrics_intervals_split_and_config(run: Path, evaluated) -> None:
+    summary = json.loads((run / "evaluation-test" / "metrics.json").read_text())
+    assert summary["split"] == "test" and summary["tta"] is True
+    assert summary["config"]["model"] == "resnet9"
+    assert summary["class_names"] == ["grade_1", "grade_2", "grade_3"]
+    split = json.loads((run / "split.json").read_text())
+    assert summary["metrics"]["n"] == len(split["parts"]["test"])
+    metrics = summary["metrics"]
+    for key, (low, high) in summary["intervals"].items():
+        assert low <= high, key
+    assert summary["bootstrap"]["unit"] == "patient"  # the synthetic data has patients
+    assert 0 <= metrics["patient_recognition_rate"] <= 1
+    assert "temperature" in summary["calibration"]
+    y_pred = evaluated.probabilities.argmax(1)
+    assert metrics["accuracy"] == pytest.approx(np.mean(y_pred == evaluated.y_true))
+    rows = (run / "evaluation-test" / "predictions.csv").read_text().splitlines()
+    assert len(rows) == metrics["n"] + 1 and rows[0].startswith("path,label,predicted,p_")
+
+
+def test_every_picture_is_written(run: Path, evaluated) -> None:
+    out = run / "evaluation-test"
+    assert {p.name for p in out.glob("*.png")} == PICTURES
+    assert set(evaluated.summary["pictures"].values()) == PICTURES
+
+
+def test_model_file_on_a_dataset_with_other_labels_is_refused(
+    run: Path, folder_dataset: Path
+) -> None:
+    with pytest.raises(BcnetError, match=r"labels \[.*\] that the model does not know"):
+        evaluate(run / "checkpoints" / "best.keras", data=str(folder_dataset), resamples=0)
+
+
+def test_cli_evaluate_and_explain_leave_the_dataset_untouched(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = Path(json.loads((run / "config.json").read_text())["data"] or "")
+    split = json.loads((run / "split.json").read_text())
+    root = run / "dataset-copy"
+    from bcnet_tf.data.synthetic import synthetic_dataset
+
+    shutil.copytree(data if data.name else synthetic_dataset(), root)
+    before = tree_digest(root)
+    model = run / "checkpoints" / "best.keras"
+    out = tmp_path / "eval"
+    assert (
+        main(["evaluate", str(model), "--data", str(root), "--bootstrap", "50", "--out", str(out)])
+        == 0
+    )
+    assert "balanced_accuracy" in capsys.readouterr().out
+    assert (out / "report.html").exists()
+    image = root / split["parts"]["test"][0]["path"]
+    assert main(["explain", str(model), str(image), "--out", str(tmp_path / "cams")]) == 0
+    written = sorted(p.name for p in (tmp_path / "cams").iterdir())
+    stem = image.stem
+    assert [n.removeprefix(f"{stem}_").split("_")[0] for n in written] == ["gradcam", "occlusion"]
+    assert tree_digest(root) == before
+
+
+def test_report_renders_with_its_images_in_chromium(run: Path, evaluated) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    report = (run / "evaluation-test" / "report.html").resolve()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(report.as_uri())
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])"
+        )
+        heading = page.inner_text("h1")
+        text = page.inner_text("body")
+        browser.close()
+    assert len(images) == len(PICTURES)
+    assert all(done and width > 50 and height > 50 for done, width, height in images)
+    assert "resnet9" in heading
+    assert "95 % percentile-bootstrap" in text and "Research use only" in text

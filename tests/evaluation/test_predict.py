@@ -1,0 +1,34 @@
+"""Test-time augmentation: the views, and that prediction averages over them."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bcnet_tf.evaluation.predict import predict_probabilities, tta_views
+
+
+def test_views_are_the_dihedral_transforms_for_square_images() -> None:
+    image = np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 3)
+    views = [v.numpy() for v in tta_views(tf.constant(image))]
+    assert len(views) == 6
+    assert np.array_equal(views[1], image[:, :, ::-1])  # left-right
+    assert np.array_equal(views[2], image[:, ::-1])  # up-down
+    assert np.array_equal(views[4], image[:, ::-1, ::-1])  # 180 degrees
+    assert len(tta_views(tf.zeros((1, 4, 6, 3)))) == 3  # no rotation of non-square images
+
+
+def test_prediction_averages_the_views() -> None:
+    """A model that looks only at the left column: TTA must change its output to the
+    mean over views."""
+    inputs = keras.Input((4, 4, 3))
+    left = keras.layers.Lambda(lambda x: x[:, :, 0, :])(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(left))
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(0).uniform(0, 1, (5, 4, 4, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((images, np.eye(2)[[0, 1, 0, 1, 1]])).batch(2)
+    plain, labels = predict_probabilities(model, data)
+    averaged, _ = predict_probabilities(model, data, tta=True)
+    expected = np.mean([model.predict(v, verbose=0) for v in tta_views(images)], axis=0)
+    assert labels.tolist() == [0, 1, 0, 1, 1]
+    assert np.allclose(averaged, expected, atol=1e-6)
+    assert not np.allclose(plain, averaged)
