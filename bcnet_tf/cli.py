@@ -7,6 +7,8 @@ Commands:
     train            train a model in a resumable run directory
     evaluate SOURCE  metrics with CIs, figures and an HTML report for a run or model
     explain MODEL    Grad-CAM / occlusion overlays for image files
+    export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
+    predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
 """
 
 from __future__ import annotations
@@ -196,6 +198,54 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from bcnet_tf.export import export
+
+    result = export(
+        args.source,
+        out=args.out,
+        data=args.data,
+        formats=tuple(args.formats.split(",")),
+        quantize=tuple(args.quantize.split(",")),
+        int8_io=args.int8_io,
+        calibration=args.calibration,
+        trust=args.trust,
+    )
+    print(f"{'artifact':<22} {'MB':>8}  {'max|diff|':>9}  {'agree':>6}  {'acc.change':>10}  check")
+    for name, artifact in result.spec["artifacts"].items():
+        check = artifact["verification"]
+        print(
+            f"{name:<22} {artifact['bytes'] / 1e6:8.2f}  {check['max_abs_diff']:9.2g}  "
+            f"{check['top1_agreement']:6.1%}  {check['accuracy_change']:+10.3f}  "
+            f"{'pass' if check['passed'] else 'FAIL'} ({check['criterion']})"
+        )
+    print(f"recommended: {result.recommended}\nbundle: {result.bundle}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from bcnet_tf.edge.predictor import Predictor, top_k
+
+    if args.source.endswith(".keras"):  # the Keras model itself: needs TensorFlow
+        from bcnet_tf.data.pipeline import load_files
+        from bcnet_tf.evaluation.predict import predict_pixels
+        from bcnet_tf.models.saving import load_model
+
+        model, info = load_model(args.source, trust=args.trust)
+        probabilities = predict_pixels(model, load_files(args.images, info.image_size), args.tta)
+        results = top_k(args.images, probabilities, list(info.class_names), args.top_k)
+    else:
+        predictor = Predictor(args.source, artifact=args.artifact)
+        results = predictor.predict(args.images, top_k=args.top_k, tta=args.tta)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return 0
+    for result in results:
+        ranked = "  ".join(f"{label} {p:.3f}" for label, p in result.top)
+        print(f"{result.path}  {ranked}")
+    return 0
+
+
 def _optional(text: str) -> str | None:
     return None if text.lower() in ("none", "null") else text
 
@@ -298,6 +348,27 @@ def build_parser() -> argparse.ArgumentParser:
     explaining.add_argument("--layer", help="Grad-CAM feature layer (default: automatic)")
     explaining.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     explaining.set_defaults(run=_explain)
+
+    exporting = commands.add_parser("export", help="verified deployment bundle")
+    exporting.add_argument("source", help="run directory, or a .keras file with --data")
+    exporting.add_argument("--data", help="dataset folder (required for a .keras file)")
+    exporting.add_argument("--out", help="bundle folder (default saved_models/<name>-bundle)")
+    exporting.add_argument("--formats", default="keras,savedmodel,tflite")
+    exporting.add_argument("--quantize", default="none,float16,dynamic,int8")
+    exporting.add_argument("--int8-io", action="store_true", help="uint8 input/output for int8")
+    exporting.add_argument("--calibration", type=int, default=200, help="int8 calibration images")
+    exporting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+    exporting.set_defaults(run=_export)
+
+    predicting = commands.add_parser("predict", help="classify image files")
+    predicting.add_argument("source", help="an exported bundle folder, or a .keras file")
+    predicting.add_argument("images", nargs="+", help="image files")
+    predicting.add_argument("--top-k", type=int, default=3)
+    predicting.add_argument("--tta", action="store_true", help="average flips and rotations")
+    predicting.add_argument("--artifact", help="bundle file to run (default: recommended)")
+    predicting.add_argument("--json", action="store_true", help="print JSON")
+    predicting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+    predicting.set_defaults(run=_predict)
     return parser
 
 

@@ -22,11 +22,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from bcnet_tf.data.layouts import discover
 from bcnet_tf.data.pipeline import load_files, make_dataset
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.data.splits import Split
-from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation import plots
 from bcnet_tf.evaluation.bootstrap import bootstrap_intervals
@@ -34,12 +32,12 @@ from bcnet_tf.evaluation.calibration import apply_temperature, fit_temperature, 
 from bcnet_tf.evaluation.metrics import classification_metrics, group_metrics
 from bcnet_tf.evaluation.predict import predict_probabilities
 from bcnet_tf.evaluation.report import write_report
+from bcnet_tf.evaluation.sources import ModelSource, resolve_source
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
 from bcnet_tf.io import atomic_write_json, atomic_write_text
 from bcnet_tf.models.diagram import model_diagram
 from bcnet_tf.models.saving import ModelInfo, load_model
-from bcnet_tf.training.config import TrainConfig
 
 
 @dataclass
@@ -56,46 +54,6 @@ class Evaluation:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.summary["metrics"]
-
-
-@dataclass
-class _Source:
-    model_path: Path
-    index: DatasetIndex
-    records: list[ImageRecord]
-    part: str
-    out_dir: Path
-    run_dir: Path | None = None
-    config: TrainConfig | None = None
-    split: Split | None = None
-
-
-def _resolve(source: Path, data: str | None, part: str, out: str | None) -> _Source:
-    if (source / "config.json").exists():
-        config = TrainConfig.load(source / "config.json")
-        index = discover(
-            data or config.data or synthetic_dataset(),
-            config.layout,
-            label_by=config.label_by,
-            magnification=config.magnification,
-        )
-        split = Split.load(source / "split.json", index)
-        if part not in split.parts:
-            raise BcnetError(f"split part must be one of {sorted(split.parts)}, not {part!r}")
-        if not split.parts[part]:
-            raise BcnetError(f"the run's {part!r} part is empty (made with {part}=0?).")
-        model_path = source / "checkpoints" / "best.keras"
-        out_dir = Path(out) if out else source / f"evaluation-{part}"
-        return _Source(model_path, index, split.parts[part], part, out_dir, source, config, split)
-    if source.suffix != ".keras":
-        raise BcnetError(
-            f"{source} is neither a run directory (with config.json) nor a .keras file."
-        )
-    if data is None:
-        raise BcnetError(f"evaluating a model file needs a dataset: --data DIR ({source}).")
-    index = discover(data)
-    out_dir = Path(out) if out else source.parent / f"evaluation-{Path(data).name}"
-    return _Source(source, index, index.records, "all", out_dir)
 
 
 def _check_labels(info: ModelInfo, index: DatasetIndex, records: list[ImageRecord]) -> None:
@@ -116,7 +74,7 @@ def _pictures(
     evaluation: Evaluation,
     model: keras.Model,
     info: ModelInfo,
-    source: _Source,
+    source: ModelSource,
     before: Any,
     after: Any,
     examples: int,
@@ -212,7 +170,7 @@ def evaluate(
         >>> result.metrics["balanced_accuracy"]                          # doctest: +SKIP
         0.87
     """
-    resolved = _resolve(Path(source), data, split, out)
+    resolved = resolve_source(Path(source), data, split, out)
     if resolved.out_dir.resolve().is_relative_to(resolved.index.root):
         raise BcnetError(
             f"output folder {resolved.out_dir} lies inside the dataset {resolved.index.root}; "

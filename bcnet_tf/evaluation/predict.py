@@ -43,8 +43,20 @@ def predict_probabilities(
     """
     probabilities, labels = [], []
     for images, targets in tqdm(dataset, desc="predict", leave=False, unit="batch"):
-        views = tta_views(images) if tta else [images]
-        outputs = [model(view, training=False) for view in views]
-        probabilities.append(np.mean([keras.ops.convert_to_numpy(o) for o in outputs], axis=0))
+        probabilities.append(predict_pixels(model, images, tta))
         labels.append(np.argmax(targets, axis=1))
-    return np.concatenate(probabilities).astype(np.float64), np.concatenate(labels)
+    return np.concatenate(probabilities), np.concatenate(labels)
+
+
+def predict_pixels(
+    model: keras.Model, images: tf.Tensor | np.ndarray, tta: bool = False
+) -> np.ndarray:
+    """Probabilities (float64) for one batch of raw pixels, TTA-averaged if asked.
+
+    Example:
+        >>> predict_pixels(model, load_files(["scan.png"], 224), tta=True)  # doctest: +SKIP
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    views = tta_views(images) if tta else [images]
+    outputs = [keras.ops.convert_to_numpy(model(view, training=False)) for view in views]
+    return np.mean(outputs, axis=0).astype(np.float64)

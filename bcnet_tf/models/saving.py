@@ -56,7 +56,8 @@ class ModelInfo:
 
 
 def save_model(model: keras.Model, path: str | os.PathLike[str], info: ModelInfo) -> Path:
-    """Save ``model`` with ``info`` as a ``.keras`` file, atomically.
+    """Save ``model`` with ``info`` as a ``.keras`` file, atomically, without optimizer
+    state (resuming training uses the run's backup, not this file).
 
     Example:
         >>> save_model(model, "best.keras",
@@ -68,6 +69,8 @@ def save_model(model: keras.Model, path: str | os.PathLike[str], info: ModelInfo
             f"{len(info.class_names)} class names for a model with "
             f"{model.output_shape[-1]} outputs; they must match one to one."
         )
+    if getattr(model, "optimizer", None) is not None:
+        model = _without_optimizer(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(handle)
@@ -80,6 +83,12 @@ def save_model(model: keras.Model, path: str | os.PathLike[str], info: ModelInfo
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    """The same layers in a new, uncompiled functional model: the saved file then holds
+    no optimizer state (Adam's would triple it; deployment never needs it)."""
+    return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
 def read_info(path: str | os.PathLike[str]) -> ModelInfo:

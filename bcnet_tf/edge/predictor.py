@@ -1,0 +1,122 @@
+"""``Predictor``: a bundle's TFLite model on image files, without TensorFlow.
+
+Preprocessing repeats the training pipeline's with Pillow: decode to RGB (the same
+decoder as training), then resize with area averaging when shrinking (Pillow's BOX
+filter) and bilinear when enlarging. The model itself normalises the pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.edge.runtime import TFLiteModel
+from bcnet_tf.errors import BcnetError
+
+SPEC_FILE = "spec.json"
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a ``uint8`` RGB array to ``(height, width)`` as the training pipeline does."""
+    height, width = size
+    shrinking = image.shape[0] >= height and image.shape[1] >= width
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image).resize((width, height), method))
+
+
+def dihedral_views(pixels: np.ndarray) -> list[np.ndarray]:
+    """The batch, its flips and (square inputs) its 90/180/270-degree rotations: the
+    test-time augmentation of ``bcnet_tf.evaluation.predict.tta_views``."""
+    views = [pixels, pixels[:, :, ::-1], pixels[:, ::-1]]
+    if pixels.shape[1] == pixels.shape[2]:
+        views += [np.rot90(pixels, k, axes=(1, 2)) for k in (1, 2, 3)]
+    return views
+
+
+@dataclass
+class Prediction:
+    """One image's result: the top classes with probabilities, and all probabilities."""
+
+    path: str
+    top: list[tuple[str, float]]
+    probabilities: dict[str, float]
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "top": self.top, "probabilities": self.probabilities}
+
+
+def top_k(
+    paths: list[str | os.PathLike[str]],
+    probabilities: np.ndarray,
+    class_names: list[str],
+    k: int = 3,
+) -> list[Prediction]:
+    """:class:`Prediction` objects from a probability matrix, best ``k`` classes first."""
+    results = []
+    for path, probs in zip(paths, probabilities, strict=True):
+        order = np.argsort(-probs)[:k]
+        results.append(
+            Prediction(
+                os.fspath(path),
+                [(class_names[i], float(probs[i])) for i in order],
+                {name: float(p) for name, p in zip(class_names, probs, strict=True)},
+            )
+        )
+    return results
+
+
+class Predictor:
+    """Classify image files with a bundle's TFLite model.
+
+    Args:
+        bundle: a folder written by ``bcnet-tf export``.
+        artifact: a ``.tflite`` file name in the bundle; default: the recommended one.
+        threads: interpreter threads.
+
+    Example:
+        >>> predictor = Predictor("saved_models/resnet18-busi_256-bundle")  # doctest: +SKIP
+        >>> predictor.predict(["scan.png"], top_k=2)[0].top                  # doctest: +SKIP
+        [('malignant', 0.91), ('benign', 0.08)]
+    """
+
+    def __init__(
+        self, bundle: str | os.PathLike[str], artifact: str | None = None, threads: int = 2
+    ) -> None:
+        self.bundle = Path(bundle)
+        spec_path = self.bundle / SPEC_FILE
+        if not spec_path.is_file():
+            raise BcnetError(
+                f"{self.bundle} is not a bcnet_tf bundle (no {SPEC_FILE}). Fix: pass the "
+                "folder `bcnet-tf export` wrote."
+            )
+        self.spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        self.class_names: list[str] = self.spec["class_names"]
+        self.image_size = tuple(self.spec["image_size"])
+        name = artifact or self.spec["recommended"]
+        if name not in self.spec["artifacts"]:
+            raise BcnetError(
+                f"{name!r} is not in the bundle; it has {sorted(self.spec['artifacts'])}."
+            )
+        self.artifact = name
+        self.model = TFLiteModel(self.bundle / name, threads=threads)
+
+    def load(self, paths: list[str | os.PathLike[str]]) -> np.ndarray:
+        """Decode and resize image files to the model's input: ``uint8`` ``(n, h, w, 3)``."""
+        return np.stack([resize_rgb(decode_rgb(os.fspath(p)), self.image_size) for p in paths])
+
+    def probabilities(self, pixels: np.ndarray, tta: bool = False) -> np.ndarray:
+        """Class probabilities of a pixel batch, averaged over the TTA views if asked."""
+        views = dihedral_views(pixels) if tta else [pixels]
+        return np.mean([self.model.predict(np.ascontiguousarray(v)) for v in views], axis=0)
+
+    def predict(
+        self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False
+    ) -> list[Prediction]:
+        """Top-``k`` classes of each image file."""
+        return top_k(paths, self.probabilities(self.load(paths), tta), self.class_names, top_k)

@@ -1,0 +1,20 @@
+"""Export: verified, self-describing bundles for deployment.
+
+===========  ======================================================================
+module       concept
+===========  ======================================================================
+``convert``  lean SavedModel, TFLite float32 / float16 / dynamic / int8
+``card``     the model card
+``bundle``   ``export``: artifacts verified against Keras, atomic bundle, checksums
+===========  ======================================================================
+
+Example:
+    >>> from bcnet_tf.export import export
+    >>> export("saved_models/resnet18-busi_256").recommended  # doctest: +SKIP
+    'model_int8.tflite'
+"""
+
+from bcnet_tf.export.bundle import ExportError, ExportResult, export
+from bcnet_tf.export.convert import tflite_model, write_saved_model
+
+__all__ = ["ExportError", "ExportResult", "export", "tflite_model", "write_saved_model"]

@@ -1,0 +1,110 @@
+"""The bundle's model card (Mitchell et al. 2019), in Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_HEADLINE = (
+    ("accuracy", "Accuracy"),
+    ("balanced_accuracy", "Balanced accuracy"),
+    ("macro_f1", "Macro F1"),
+    ("roc_auc_macro", "ROC-AUC (one-vs-rest, macro)"),
+    ("gmean", "G-mean"),
+    ("iba", "IBA"),
+)
+
+
+def _metrics_section(metrics: dict[str, Any] | None) -> list[str]:
+    if metrics is None:
+        return [
+            "Not evaluated before export. Run `bcnet-tf evaluate RUN` and export again "
+            "to quote metrics with confidence intervals here.",
+        ]
+    values, intervals = metrics["metrics"], metrics.get("intervals", {})
+    lines = [
+        f"On the **{metrics['split']}** part ({values['n']} images, "
+        f"{metrics['bootstrap']['unit']}-level 95 % bootstrap intervals"
+        f"{', test-time augmentation' if metrics.get('tta') else ''}):",
+        "",
+        "| metric | value | 95 % CI |",
+        "|---|---|---|",
+    ]
+    for key, label in _HEADLINE:
+        low, high = intervals.get(key, (float("nan"), float("nan")))
+        lines.append(f"| {label} | {values[key]:.3f} | {low:.3f} to {high:.3f} |")
+    if "patient_accuracy" in values:
+        lines.append(f"| Patient-level accuracy | {values['patient_accuracy']:.3f} | |")
+        lines.append(f"| Patient recognition rate | {values['patient_recognition_rate']:.3f} | |")
+    lines += [
+        "",
+        "| class | precision | recall | specificity | F1 | support |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, scores in values["per_class"].items():
+        lines.append(
+            f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
+            f"{scores['specificity']:.3f} | {scores['f1']:.3f} | {scores['support']} |"
+        )
+    split = metrics.get("split_summary") or {}
+    if split:
+        lines += ["", "Images per split part and class:", ""]
+        lines += [f"- {part}: {counts}" for part, counts in split.items()]
+    return lines
+
+
+def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
+    """Markdown model card for a bundle's ``spec.json`` and evaluation ``metrics``."""
+    artifacts = [
+        f"| `{name}` | {a['bytes'] / 1e6:.2f} MB | {a['verification']['criterion']} | "
+        f"{a['verification']['max_abs_diff']:.2g} | {a['verification']['top1_agreement']:.1%} | "
+        f"{'pass' if a['verification']['passed'] else '**FAIL**'} |"
+        for name, a in spec["artifacts"].items()
+    ]
+    lines = [
+        f"# Model card: {spec['architecture']} ({', '.join(spec['class_names'])})",
+        "",
+        "**Research use only. Not a medical device**: not cleared or approved for clinical",
+        "diagnosis; every output must be reviewed by a qualified clinician.",
+        "",
+        "## Intended use",
+        "",
+        f"Classify breast images into {len(spec['class_names'])} classes "
+        f"({', '.join(spec['class_names'])}) for research, education and decision-support",
+        "prototyping, on images like those it was trained on (same modality, scanner and",
+        "preparation).",
+        "",
+        "## Model",
+        "",
+        f"- Architecture: `{spec['architecture']}`; input {spec['image_size'][0]}x"
+        f"{spec['image_size'][1]} RGB, {spec['input']['pixels']}.",
+        f"- Resize: {spec['input']['resize']}; normalisation {spec['input']['normalisation']}.",
+        f"- Made with bcnet_tf {spec['bcnet_tf']}, TensorFlow {spec['tensorflow']}, "
+        f"on {spec['created']}.",
+        f"- Recommended on-device file: `{spec['recommended']}`.",
+        "",
+        "## Data",
+        "",
+        f"Trained and evaluated on `{spec['data']}` with a patient- (or duplicate-) grouped",
+        "split, so no patient's images are on both sides.",
+        "",
+        "## Metrics",
+        "",
+        *_metrics_section(metrics),
+        "",
+        "## Artifacts and their verification against the Keras model",
+        "",
+        "| file | size | criterion | max abs diff | top-1 agreement | result |",
+        "|---|---|---|---|---|---|",
+        *artifacts,
+        "",
+        "## Limitations",
+        "",
+        "- Performance was measured on one dataset; other scanners, stains, populations and",
+        "  acquisition protocols will shift it. Validate locally before any use.",
+        "- Confidence intervals cover sampling of the test patients, not dataset shift.",
+        "- Grad-CAM overlays show where the model looked, not why; they are no proof of",
+        "  correctness.",
+        "- Quantised (int8) files trade a little agreement for size and speed: see above.",
+        "",
+    ]
+    return "\n".join(lines)
