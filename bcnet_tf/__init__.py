@@ -2,8 +2,16 @@
 
 The package reads as the pipeline it implements::
 
-    bcnet_tf.data      folder of images -> records -> leak-free splits -> tf.data batches
-    bcnet_tf.models    the studies' architectures behind one factory, with weights
+    bcnet_tf.data        folder of images -> records -> leak-free splits -> tf.data batches
+    bcnet_tf.models      the studies' architectures behind one factory, with weights
+    bcnet_tf.training    resumable runs: schedules, stop-at-threshold, mixed precision
+    bcnet_tf.evaluation  metrics with patient-level CIs, calibration, figures, report
+    bcnet_tf.explain     Grad-CAM and occlusion sensitivity
+    bcnet_tf.export      verified bundles: .keras, SavedModel, TFLite float/int8
+    bcnet_tf.edge        TensorFlow-free prediction from a bundle (LiteRT)
+
+Installs: ``bcnet_tf[train]`` for everything but the edge predictor,
+``bcnet_tf[edge]`` for the edge predictor alone.
 
 Public names are imported lazily, so ``import bcnet_tf`` stays cheap and never
 imports TensorFlow until a function that needs it is used.
@@ -23,6 +31,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from bcnet_tf.errors import missing_extra_hint
+
 __version__ = "0.1.0"
 
 _LAZY_EXPORTS = {
@@ -40,6 +50,14 @@ _LAZY_EXPORTS = {
     "build_model": "bcnet_tf.models",
     "list_models": "bcnet_tf.models",
     "HeadConfig": "bcnet_tf.models",
+    "load_model": "bcnet_tf.models",
+    "save_model": "bcnet_tf.models",
+    "TrainConfig": "bcnet_tf.training",
+    "train": "bcnet_tf.training",
+    "evaluate": "bcnet_tf.evaluation",
+    "explain": "bcnet_tf.explain",
+    "export": "bcnet_tf.export",
+    "Predictor": "bcnet_tf.edge",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]
@@ -47,5 +65,14 @@ __all__ = ["__version__", *_LAZY_EXPORTS]
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_EXPORTS:
-        return getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+        try:
+            module = importlib.import_module(_LAZY_EXPORTS[name])
+        except ModuleNotFoundError as error:
+            hint = missing_extra_hint(error)
+            if hint is None:
+                raise
+            raise ModuleNotFoundError(
+                f"bcnet_tf.{name} needs it: {hint}", name=error.name
+            ) from None
+        return getattr(module, name)
     raise AttributeError(f"module 'bcnet_tf' has no attribute {name!r}")

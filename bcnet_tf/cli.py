@@ -9,6 +9,7 @@ Commands:
     explain MODEL    Grad-CAM / occlusion overlays for image files
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
     predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
+    app BUNDLE       web demo: upload an image, see probabilities and Grad-CAM
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bcnet_tf import __version__
-from bcnet_tf.errors import BcnetError
+from bcnet_tf.errors import BcnetError, missing_extra_hint
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -141,13 +142,10 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
+    from bcnet_tf.settings import settings_from_arguments
     from bcnet_tf.training import TrainConfig, train
 
-    settings = TrainConfig.load(args.config).to_json() if args.config else {}
-    settings.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name in args})
-    result = train(TrainConfig.from_json(settings))
+    result = train(settings_from_arguments(TrainConfig, args))
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
     print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")
@@ -224,7 +222,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from bcnet_tf.edge.predictor import Predictor, top_k
+    from bcnet_tf.edge.predictor import Predictor, rank_classes
 
     if args.source.endswith(".keras"):  # the Keras model itself: needs TensorFlow
         from bcnet_tf.data.pipeline import load_files
@@ -233,7 +231,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         model, info = load_model(args.source, trust=args.trust)
         probabilities = predict_pixels(model, load_files(args.images, info.image_size), args.tta)
-        results = top_k(args.images, probabilities, list(info.class_names), args.top_k)
+        results = rank_classes(args.images, probabilities, list(info.class_names), args.top_k)
     else:
         predictor = Predictor(args.source, artifact=args.artifact)
         results = predictor.predict(args.images, top_k=args.top_k, tta=args.tta)
@@ -246,34 +244,11 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _optional(text: str) -> str | None:
-    return None if text.lower() in ("none", "null") else text
+def _app(args: argparse.Namespace) -> int:
+    from bcnet_tf.app import build_app
 
-
-def _freeze(text: str) -> str | int | None:
-    return int(text) if text.isdigit() else _optional(text)
-
-
-def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (``--learning-rate``...), defaults from the config."""
-    from dataclasses import MISSING, fields
-
-    from bcnet_tf.training import TrainConfig
-
-    parser.add_argument("--config", help="JSON file of settings (flags override it)")
-    special = {"freeze": _freeze, "weights": _optional, "data": _optional}
-    for field in fields(TrainConfig):
-        default = field.default if field.default is not MISSING else None
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS
-            )
-            continue
-        kind = special.get(field.name) or (type(default) if default is not None else str)
-        if field.name in ("stop_at", "image_size"):
-            kind = float if field.name == "stop_at" else int
-        parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=f"default: {default}")
+    build_app(args.bundle).launch(server_name=args.host, server_port=args.port)
+    return 0
 
 
 _TRUST_HELP = "allow Python code (Lambda layers) in the model file: only for files you trust"
@@ -316,7 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a model; every TrainConfig field is a flag. Re-running the "
         "same command on the same --run-dir resumes it.",
     )
-    _add_train_arguments(training)
+    from bcnet_tf.settings import add_settings_arguments
+    from bcnet_tf.training.config import TrainConfig
+
+    add_settings_arguments(training, TrainConfig)
     training.set_defaults(run=_train)
 
     evaluation = commands.add_parser(
@@ -369,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     predicting.add_argument("--json", action="store_true", help="print JSON")
     predicting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     predicting.set_defaults(run=_predict)
+
+    app = commands.add_parser("app", help="web demo for a bundle (needs bcnet_tf[app])")
+    app.add_argument("bundle", help="an exported bundle folder")
+    app.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve the network")
+    app.add_argument("--port", type=int, default=7860)
+    app.set_defaults(run=_app)
     return parser
 
 
@@ -383,6 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except BcnetError as error:
         print(f"bcnet-tf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        hint = missing_extra_hint(error)
+        if hint is None:
+            raise
+        print(f"bcnet-tf {args.command}: error: {hint}", file=sys.stderr)
         return 2
 
 

@@ -30,3 +30,26 @@ class ImageDecodeError(DatasetError):
 
 class LeakageError(DatasetError):
     """A split puts one patient (or one duplicate group) into two parts."""
+
+
+#: Top-level modules of each optional install, for the "pip install" hint.
+_EXTRAS = {
+    "train": ("tensorflow", "keras", "sklearn", "scipy", "matplotlib", "imagehash", "visualkeras"),
+    "edge": ("ai_edge_litert",),
+    "app": ("gradio",),
+}
+
+
+def missing_extra_hint(error: ModuleNotFoundError) -> str | None:
+    """The install command that provides the module ``error`` found missing, if it
+    belongs to one of bcnet_tf's extras.
+
+    Example:
+        >>> missing_extra_hint(ModuleNotFoundError(name="tensorflow"))
+        "tensorflow is not installed. Fix: pip install 'bcnet_tf[train]'"
+    """
+    top = (error.name or "").split(".")[0]
+    for extra, modules in _EXTRAS.items():
+        if top in modules:
+            return f"{top} is not installed. Fix: pip install 'bcnet_tf[{extra}]'"
+    return None

@@ -1,6 +1,17 @@
 """Recipes: one module per published study, run as ``python -m recipes.<name>``.
 
-The recipes (study 003 BCNet on Databiox, 004 attention ResNet50 on BreakHis, 000
-mammography ResNet18/34, 001 BUSI ResNet9, 002 multi-cancer ResNet18) build on the data
-layer, model zoo, training engine and evaluation; they are added with those layers.
+==========================  =========  ==========================================
+recipe                      study      protocol
+==========================  =========  ==========================================
+``databiox_grading``        003        BCNet (frozen VGG16) on Databiox IDC grades
+``breakhis_attention``      004        ResNet50 + attention on BreakHis, per
+                                       magnification, vs ResNet50 and VGG16
+``mammography_resnet``      000        ResNet18 / ResNet34 fine-tune, 4 classes
+``busi_resnet9``            001        ResNet9 from scratch, Adam -> SGD one-cycle
+``multi_cancer_resnet18``   002        frozen ResNet18 + new head per cancer type
+==========================  =========  ==========================================
+
+Each takes ``--data DIR`` for the real data set; without it, a demo runs on the
+embedded synthetic dataset: train -> evaluate -> explain -> export -> a bundle in
+``saved_models/``. Every setting is a flag (``--help``) or a key of ``--config FILE``.
 """

@@ -121,3 +121,27 @@ def folder_dataset(tmp_path: Path) -> Path:
             sub = root / name / ("nested" if i == 0 else "")
             write_image(sub / f"{name}_{i}.png", seed=100 * c + i)
     return root
+
+
+LESION_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def lesion_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(model.keras, dataset folder)``: a small CNN trained to find a bright square,
+    and 240 images of the task (so half, 120, calibrate int8)."""
+    from tests.lesions import save_trained, write_lesion_dataset
+
+    root = tmp_path_factory.mktemp("lesion")
+    data = write_lesion_dataset(root / "data", 240, seed=5, size=LESION_SIZE)
+    return save_trained(root / "model.keras", LESION_SIZE), data
+
+
+@pytest.fixture(scope="session")
+def bundle(lesion_model: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lesion model exported in every format (read-only: copy it to change it)."""
+    from bcnet_tf.export import export
+
+    model, data = lesion_model
+    out = tmp_path_factory.mktemp("bundles") / "lesion-bundle"
+    return export(model, data=str(data), out=out).bundle

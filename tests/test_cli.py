@@ -125,3 +125,16 @@ def test_train_command_runs_and_resumes(
     assert main(command) == 0  # same command: resumes (already complete)
     assert main([*command[:-2], "--run-dir", str(tmp_path / "run"), "--epochs", "3"]) == 2
     assert tree_digest(folder_dataset) == before
+
+
+def test_a_missing_extra_is_named_with_its_install_command() -> None:
+    """Without TensorFlow (a device with only bcnet_tf[edge]) a training command says
+    what to install instead of printing an import traceback."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; "
+        "from bcnet_tf.cli import main; sys.exit(main(['models']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "tensorflow is not installed. Fix: pip install 'bcnet_tf[train]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,8 +1,8 @@
 """``Predictor``: a bundle's TFLite model on image files, without TensorFlow.
 
 Preprocessing repeats the training pipeline's with Pillow: decode to RGB (the same
-decoder as training), then resize with area averaging when shrinking (Pillow's BOX
-filter) and bilinear when enlarging. The model itself normalises the pixels.
+decoder as training), then an anti-aliased bilinear resize (within a grey level or so
+of the pipeline's). The model itself normalises the pixels.
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ SPEC_FILE = "spec.json"
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a ``uint8`` RGB array to ``(height, width)`` as the training pipeline does."""
+    """Resize a ``uint8`` RGB array to ``(height, width)`` like the training pipeline.
+
+    Pillow's bilinear filter widens with the scale factor (it anti-aliases), which
+    tracks TensorFlow's area resize closer than Pillow's BOX filter does: mean absolute
+    difference 0.2 to 0.7 grey levels on 20-700 px test patterns (see the tests).
+    """
     height, width = size
-    shrinking = image.shape[0] >= height and image.shape[1] >= width
-    method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(image).resize((width, height), method))
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
 def dihedral_views(pixels: np.ndarray) -> list[np.ndarray]:
@@ -51,7 +54,7 @@ class Prediction:
         return {"path": self.path, "top": self.top, "probabilities": self.probabilities}
 
 
-def top_k(
+def rank_classes(
     paths: list[str | os.PathLike[str]],
     probabilities: np.ndarray,
     class_names: list[str],
@@ -119,4 +122,6 @@ class Predictor:
         self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False
     ) -> list[Prediction]:
         """Top-``k`` classes of each image file."""
-        return top_k(paths, self.probabilities(self.load(paths), tta), self.class_names, top_k)
+        return rank_classes(
+            paths, self.probabilities(self.load(paths), tta), self.class_names, top_k
+        )

@@ -78,9 +78,7 @@ def grad_cam(
     score_model, head = _score_model(model, layer or gradcam_layer(model))
     images = tf.convert_to_tensor(images, tf.float32)
     with tf.GradientTape() as tape:
-        features, output = score_model(images, training=False)
-        features = tf.cast(features, tf.float32)
-        tape.watch(features)
+        features, output = score_model(images, training=False)  # bfloat16 when mixed
         output = tf.cast(output, tf.float32)
         if head is not None:
             output = tf.matmul(output, tf.cast(head.kernel, tf.float32)) + tf.cast(
@@ -92,7 +90,8 @@ def grad_cam(
             else tf.fill([tf.shape(images)[0]], class_index)
         )
         scores = tf.gather(output, classes, batch_dims=1)
-    gradients = tape.gradient(scores, features)
+    gradients = tf.cast(tape.gradient(scores, features), tf.float32)
+    features = tf.cast(features, tf.float32)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
     peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)

@@ -41,7 +41,12 @@ from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation.sources import ModelSource, resolve_source
 from bcnet_tf.export.card import model_card
-from bcnet_tf.export.convert import QUANTIZATIONS, tflite_model, write_saved_model
+from bcnet_tf.export.convert import (
+    QUANTIZATIONS,
+    float32_model,
+    tflite_model,
+    write_saved_model,
+)
 from bcnet_tf.io import atomic_directory
 from bcnet_tf.models.saving import ModelInfo, load_model, save_model
 
@@ -79,9 +84,10 @@ def _images(
     if source.split is not None:
         train, held_out = source.split.train, source.split.test or source.split.val
     else:  # a model file on a dataset: two disjoint random halves
-        shuffled = _sample(source.records, len(source.records), seed)
-        half = len(shuffled) // 2
-        train, held_out = shuffled[half:], shuffled[:half]
+        order = np.random.default_rng(seed).permutation(len(source.records))
+        half = len(order) // 2
+        held_out = [source.records[i] for i in sorted(order[:half])]
+        train = [source.records[i] for i in sorted(order[half:])]
     if not train or not held_out:
         raise BcnetError("export needs training images (calibration) and held-out images.")
     train, held_out = _sample(train, calibration, seed), _sample(held_out, holdout, seed)
@@ -189,7 +195,8 @@ def export(
             f"unknown formats/quantizations {unknown}: use {FORMATS} / {QUANTIZATIONS}"
         )
     resolved = resolve_source(Path(source), data, "test", None)
-    model, info = load_model(resolved.model_path, trust=trust)
+    trained, info = load_model(resolved.model_path, trust=trust)
+    model = float32_model(trained)  # TFLite and edge CPUs: no bfloat16 ops
     name = resolved.run_dir.name if resolved.run_dir else resolved.model_path.stem
     bundle = Path(out) if out else Path("saved_models") / f"{name}-bundle"
     if bundle.resolve().is_relative_to(resolved.index.root):
@@ -203,6 +210,8 @@ def export(
             stacklevel=2,
         )
     reference = model.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
+    as_trained = trained.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
+    precision_change = _compare("as trained", as_trained, reference, labels, 1.0)
     _remove_stale_builds(bundle)
     with atomic_directory(bundle) as folder:
         artifacts = _write_artifacts(
@@ -219,6 +228,7 @@ def export(
             agreement_threshold,
         )
         spec = _spec(info, artifacts, resolved, agreement_threshold)
+        spec["float32_vs_trained_precision"] = precision_change
         (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         (folder / "labels.txt").write_text("\n".join(info.class_names) + "\n", encoding="utf-8")
         metrics = _evaluation_metrics(resolved)

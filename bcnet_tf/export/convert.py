@@ -12,12 +12,39 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+
+def _float32_policies(config: Any) -> Any:
+    """``config`` with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    return config
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """The same model computing in float32 (same weights, same names).
+
+    A model trained under ``mixed_bfloat16`` has bfloat16 ops that TFLite cannot
+    convert and edge CPUs seldom run fast; deployment uses this copy.
+
+    Example:
+        >>> float32_model(model).layers[2].dtype_policy.name  # doctest: +SKIP
+        'float32'
+    """
+    copy = keras.Model.from_config(_float32_policies(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def write_saved_model(model: keras.Model, directory: str | os.PathLike[str]) -> Path:

@@ -33,7 +33,9 @@ class CaffePreprocess(keras.layers.Layer):
     """
 
     def call(self, inputs: Any) -> Any:
-        bgr = ops.flip(ops.cast(inputs, self.compute_dtype), axis=-1)
+        # A gather, not ops.flip: TFLite's int8 REVERSE_V2 copies bytes without the
+        # rescaling its output's quantisation needs (int8 SqueezeNet: 59 % agreement).
+        bgr = ops.take(ops.cast(inputs, self.compute_dtype), [2, 1, 0], axis=-1)
         return bgr - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

@@ -15,7 +15,18 @@ module              concept
 ==================  ==============================================================
 """
 
+from typing import Any
+
 from bcnet_tf.training.config import TrainConfig
-from bcnet_tf.training.engine import TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    """``train`` and ``TrainResult`` import TensorFlow, so only when first used: the
+    CLI reads ``TrainConfig`` to build its flags on devices without TensorFlow."""
+    if name in ("train", "TrainResult"):
+        from bcnet_tf.training import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'bcnet_tf.training' has no attribute {name!r}")

@@ -62,8 +62,8 @@ def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phas
 
     if config.schedule == "constant":
         return [Phase("train", 0, epochs, config.freeze, lambda _: keras.optimizers.Adam(lr))]
-    if config.schedule == "one_cycle":
-        return [Phase("train", 0, epochs, config.freeze, adam_cycle)]
+    if config.schedule == "one_cycle" or (config.schedule == "one_cycle_switch" and epochs < 2):
+        return [Phase("train", 0, epochs, config.freeze, adam_cycle)]  # no epoch to switch at
     if config.schedule == "one_cycle_switch":
         switch = min(epochs - 1, max(1, round(epochs * config.switch_at)))
         return [

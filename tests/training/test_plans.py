@@ -75,3 +75,9 @@ def test_discriminative_rates_move_stages_by_their_factor() -> None:
         for v, b in zip(model.trainable_variables, before, strict=True)
     ]
     assert moved[0] == pytest.approx(0.001, rel=1e-3) and moved[2] == pytest.approx(0.1, rel=1e-3)
+
+
+def test_switch_schedule_of_one_epoch_is_one_adam_phase() -> None:
+    config = TrainConfig(epochs=1, schedule="one_cycle_switch")
+    plan = make_plan(config, (("a",),))
+    assert [(p.name, p.start, p.end) for p in plan] == [("train", 0, 1)]

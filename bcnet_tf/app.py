@@ -1,0 +1,56 @@
+"""A web demo for radiologists and pathologists (study 000 shipped one): upload an
+image, read the class probabilities and see the Grad-CAM overlay.
+
+Probabilities come from the bundle's recommended TFLite file (what a device would
+run); the overlay from the bundle's Keras model. Needs ``pip install bcnet_tf[app]``.
+
+Example:
+    >>> build_app("saved_models/resnet9-busi_256-bundle").launch()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bcnet_tf.edge.predictor import Predictor, resize_rgb
+from bcnet_tf.explain.gradcam import grad_cam
+from bcnet_tf.explain.overlay import overlay
+from bcnet_tf.models.saving import load_model
+
+DISCLAIMER = "Research use only. Not a medical device: a clinician must review every result."
+
+
+def build_app(bundle: str | os.PathLike[str]) -> Any:
+    """A Gradio ``Blocks`` app for a bundle written by ``bcnet-tf export``."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry from clinics
+    import gradio as gr
+
+    predictor = Predictor(bundle)
+    model, _ = load_model(Path(bundle) / "model.keras")
+
+    def classify(image: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None]:
+        if image is None:
+            return {}, None
+        pixels = resize_rgb(np.asarray(image, np.uint8)[..., :3], predictor.image_size)[None]
+        probabilities = predictor.probabilities(pixels)[0]
+        heat, _ = grad_cam(model, pixels, int(np.argmax(probabilities)))
+        scores = {n: float(p) for n, p in zip(predictor.class_names, probabilities, strict=True)}
+        return scores, overlay(pixels[0], heat[0])
+
+    with gr.Blocks(title="bcnet_tf demo") as app:
+        gr.Markdown(
+            f"## {predictor.spec['architecture']}: {', '.join(predictor.class_names)}\n\n"
+            f"{DISCLAIMER}\n\nModel file: `{predictor.artifact}`."
+        )
+        with gr.Row():
+            image = gr.Image(type="numpy", image_mode="RGB", label="image")
+            with gr.Column():
+                label = gr.Label(num_top_classes=len(predictor.class_names), label="probabilities")
+                heat = gr.Image(type="numpy", label="Grad-CAM")
+        button = gr.Button("Classify", variant="primary")
+        button.click(classify, inputs=image, outputs=[label, heat])
+    return app

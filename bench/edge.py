@@ -1,0 +1,150 @@
+"""TFLite variants against Keras on real ultrasound: size, latency, agreement.
+
+For ``resnet18`` (random init: no ImageNet download here; 128 px as study 000) and
+``squeezenet`` (the shared real ImageNet weights, frozen backbone), each trained briefly
+on ``../shared/data/busi_256`` with the library defaults, then exported with
+``bcnet_tf.export``: file size, per-image latency (batch 1, 2 threads, median of
+``--repeats`` after warm-up) of Keras and of every TFLite file, and each file's top-1
+agreement with Keras and accuracy change on the run's test split (from the export's
+own verification). Each model runs in its own process.
+
+    python -m bench.edge [--data DIR] [--epochs 6] [--repeats 50]
+
+Goal: int8 >= 3.5x smaller and >= 2.5x faster than float32 TFLite, >= 99 % agreement.
+Prints ``ratio: X`` (float32 / int8 latency, the smaller over both models) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._worker import run_worker
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MODELS = {
+    "resnet18": {"weights": None, "image_size": 128},
+    "squeezenet": {
+        "weights": str(SHARED / "weights" / "squeezenet_v1.1_imagenet_notop.h5"),
+        "image_size": None,
+    },
+}
+
+
+def _median_ms(predict, pixels: np.ndarray, repeats: int) -> float:
+    for _ in range(5):
+        predict(pixels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict(pixels)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from bcnet_tf.edge.runtime import TFLiteModel
+    from bcnet_tf.export import export
+    from bcnet_tf.models.saving import load_model
+    from bcnet_tf.training import train
+
+    with tempfile.TemporaryDirectory() as folder:
+        run = train(model=model, data=data, epochs=epochs, run_dir=f"{folder}/run", **MODELS[model])
+        bundle = export(run.run_dir, out=f"{folder}/bundle").bundle
+        spec = json.loads((bundle / "spec.json").read_text())
+        keras_model, info = load_model(bundle / "model.keras")
+        pixels = np.random.default_rng(0).uniform(0, 255, (1, *info.image_size, 3))
+        pixels = pixels.astype(np.float32)
+        rows = [
+            {
+                "artifact": "keras",
+                "bytes": spec["artifacts"]["model.keras"]["bytes"],
+                "ms": _median_ms(lambda x: keras_model.predict_on_batch(x), pixels, repeats),
+                "agreement": 1.0,
+                "accuracy_change": 0.0,
+                "accuracy": spec["artifacts"]["model.keras"]["verification"]["accuracy"],
+            }
+        ]
+        for name, artifact in spec["artifacts"].items():
+            if not name.endswith(".tflite"):
+                continue
+            runner = TFLiteModel(bundle / name, threads=2)
+            check = artifact["verification"]
+            rows.append(
+                {
+                    "artifact": name.removeprefix("model_").removesuffix(".tflite"),
+                    "bytes": artifact["bytes"],
+                    "ms": _median_ms(runner.predict, pixels, repeats),
+                    "agreement": check["top1_agreement"],
+                    "accuracy_change": check["accuracy_change"],
+                    "accuracy": check["accuracy"],
+                }
+            )
+    return {
+        "model": model,
+        "size": list(info.image_size),
+        "test_images": check["images"],
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(SHARED / "data" / "busi_256"))
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--worker", choices=tuple(MODELS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.data, args.epochs, args.repeats)))
+        return
+    ratios = []
+    print(f"data {args.data}, {args.epochs} epochs, batch 1, 2 threads, median of {args.repeats}")
+    header = (
+        f"{'model':<11} {'artifact':<9} {'MB':>7} {'ms/img':>7} {'agree':>7} {'acc':>6} {'Δacc':>7}"
+    )
+    print(header)
+    for model in MODELS:
+        result = run_worker(
+            "bench.edge",
+            "--worker",
+            model,
+            "--data",
+            args.data,
+            "--epochs",
+            str(args.epochs),
+            "--repeats",
+            str(args.repeats),
+        )
+        by_name = {row["artifact"]: row for row in result["rows"]}
+        for row in result["rows"]:
+            print(
+                f"{model:<11} {row['artifact']:<9} {row['bytes'] / 1e6:7.2f} {row['ms']:7.2f} "
+                f"{row['agreement']:7.1%} {row['accuracy']:6.3f} {row['accuracy_change']:+7.3f}"
+            )
+        float32, int8 = by_name["float32"], by_name["int8"]
+        smaller, faster = float32["bytes"] / int8["bytes"], float32["ms"] / int8["ms"]
+        print(
+            f"{model}: int8 vs float32 TFLite: {smaller:.2f}x smaller, {faster:.2f}x faster, "
+            f"{int8['agreement']:.1%} agreement on {result['test_images']} test images "
+            f"({result['size'][0]} px)"
+        )
+        ratios.append(faster)
+    print(f"ratio: {min(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""What every recipe does after choosing its settings: demo or real data, ImageNet
+weights (demo only: fall back to random initialisation in one line), then
+train -> evaluate -> explain -> export, and a closing summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bcnet_tf.evaluation import Evaluation, evaluate
+from bcnet_tf.explain import explain
+from bcnet_tf.export import ExportResult, export
+from bcnet_tf.models import WeightsError, get_spec
+from bcnet_tf.models.weights import fetch_imagenet
+from bcnet_tf.training import TrainConfig, train
+
+SAVED_MODELS = Path("saved_models")
+
+
+@dataclass
+class RecipeSettings:
+    """Settings every recipe has; each recipe's own dataclass extends it."""
+
+    data: str | None = None
+    out: str = "saved_models/recipe"
+    seed: int = 0
+    bootstrap: int = 1000
+    quantize: str = "none,float16,dynamic,int8"
+
+    @property
+    def quantizations(self) -> tuple[str, ...]:
+        return tuple(q for q in self.quantize.split(",") if q)
+
+    def bundle(self, suffix: str = "") -> str:
+        """``<out>-<suffix>-bundle`` beside the recipe's output folder."""
+        out = Path(self.out)
+        return str(out.with_name(f"{out.name}{f'-{suffix}' if suffix else ''}-bundle"))
+
+
+def demo_banner(study: str, data: str | None) -> bool:
+    """Print whether this is a demo (no ``--data``) and return ``True`` if so."""
+    if data is None:
+        print(
+            f"{study}: demo on the embedded synthetic dataset (pass --data DIR for the real "
+            "data set); numbers below prove the pipeline, not the study."
+        )
+        return True
+    print(f"{study}: data {data}")
+    return False
+
+
+def weights_for(model: str, weights: str | None, demo: bool) -> str | None:
+    """``weights``, except that a demo without reachable ImageNet weights says so in
+    one line and continues from random initialisation. With real data a missing
+    download stays an error (never a silent fallback)."""
+    spec = get_spec(model)
+    if weights != "imagenet" or spec.imagenet is None:
+        return weights
+    try:
+        fetch_imagenet(spec.imagenet, model)
+    except WeightsError as error:
+        if not demo:
+            raise
+        print(f"demo: {error} Continuing from random initialisation.")
+        return None
+    return weights
+
+
+@dataclass
+class Outcome:
+    """A finished protocol run: its run directory, evaluation and bundle."""
+
+    run_dir: Path
+    history: list[dict[str, float]]
+    evaluation: Evaluation
+    bundle: ExportResult | None
+
+
+def run_protocol(
+    config: TrainConfig,
+    *,
+    tta: bool = False,
+    resamples: int = 1000,
+    explain_images: int = 4,
+    quantize: tuple[str, ...] = ("none", "float16", "dynamic", "int8"),
+    bundle: str | None = None,
+) -> Outcome:
+    """Train, evaluate on the test part, explain a few test images, export a bundle
+    (skipped when ``quantize`` is empty)."""
+    result = train(config)
+    evaluation = evaluate(result.run_dir, tta=tta, resamples=resamples)
+    chosen = evaluation.records[:: max(len(evaluation.records) // explain_images, 1)]
+    explain(
+        result.best,
+        [record.path for record in chosen[:explain_images]],
+        result.run_dir / "explain",
+        methods=("gradcam",),
+    )
+    exported = (
+        export(
+            result.run_dir,
+            out=bundle or SAVED_MODELS / f"{result.run_dir.name}-bundle",
+            quantize=quantize,
+        )
+        if quantize
+        else None
+    )
+    return Outcome(result.run_dir, result.history, evaluation, exported)
+
+
+def run_and_summarise(
+    config: TrainConfig,
+    settings: RecipeSettings,
+    bundle_suffix: str = "",
+    *,
+    export: bool = True,
+    tta: bool = False,
+) -> dict[str, Any]:
+    """:func:`run_protocol` with the recipe's settings, then :func:`summarise`."""
+    outcome = run_protocol(
+        config,
+        tta=tta,
+        resamples=settings.bootstrap,
+        quantize=settings.quantizations if export else (),
+        bundle=settings.bundle(bundle_suffix),
+    )
+    return summarise(outcome)
+
+
+def summarise(outcome: Outcome) -> dict[str, Any]:
+    """Print and return the headline numbers of an outcome."""
+    metrics, intervals = outcome.evaluation.metrics, outcome.evaluation.summary["intervals"]
+    headline = {
+        key: {"value": metrics[key], "ci95": intervals.get(key)}
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
+    }
+    for key, value in headline.items():
+        low, high = value["ci95"] or (float("nan"), float("nan"))
+        print(f"  {key:<18} {value['value']:.3f}  (95% CI {low:.3f}-{high:.3f})")
+    print(f"  epochs run: {len(outcome.history)}; run: {outcome.run_dir}")
+    print(f"  report: {outcome.evaluation.out_dir / 'report.html'}")
+    if outcome.bundle is not None:
+        print(f"  bundle: {outcome.bundle.bundle} (ship {outcome.bundle.recommended})")
+    return headline
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write a recipe's results JSON (atomically)."""
+    from bcnet_tf.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(results, indent=2, default=str) + "\n")

@@ -1,0 +1,92 @@
+"""Study 001 — ResNet9 from scratch on breast ultrasound (BUSI).
+
+Achyuthanwesh et al., "Breast cancer detection and recognition by using deep learning
+techniques - ultrasound images classification into benign, malignant and normal tissue
+by the ResNet model".
+
+Data:      BUSI (Al-Dhabyani et al. 2020), 780 ultrasound images, benign / malignant /
+           normal. Download: https://scholar.cu.edu.eg/?q=afahmy/pages/dataset (or the
+           Kaggle mirror "breast-ultrasound-images-dataset"); pass the folder with one
+           sub-folder per class (masks are skipped automatically).
+Protocol:  images resized to 64x64, batch 128, ResNet9 trained from scratch for 50
+           epochs with a one-cycle learning rate and the optimizer switched from Adam to
+           SGD part-way ("changing the optimizers between Adam and SGD simultaneously
+           with the change in learning rates"), against a constant optimizer and rate.
+           The split here is duplicate-aware (BUSI has near-duplicate scans; copies never
+           straddle train and test), 70/15/15.
+Published: ~90 % accuracy with the switching schedule, 81 % with constant parameters.
+
+    python -m recipes.busi_resnet9 --data ../shared/data/busi_256     # the study
+    python -m recipes.busi_resnet9                                     # demo, synthetic
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bcnet_tf.settings import parse_settings
+from bcnet_tf.training import TrainConfig
+from recipes._runner import RecipeSettings, demo_banner, run_and_summarise, write_results
+
+STUDY = "study 001 (BUSI, ResNet9)"
+
+
+@dataclass
+class Settings(RecipeSettings):
+    """The study's protocol; ``demo_epochs`` replaces ``epochs`` without ``--data``."""
+
+    out: str = "saved_models/busi_resnet9"
+    epochs: int = 50
+    demo_epochs: int = 3
+    image_size: int = 64
+    batch_size: int = 128
+    learning_rate: float = 0.01
+    switch_at: float = 0.5
+    constant_learning_rate: float = 1e-3
+    compare_constant: bool = True
+    augment: str = "flip_rotate"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    demo = demo_banner(STUDY, settings.data)
+    out = Path(settings.out)
+    common = dict(
+        model="resnet9",
+        data=settings.data,
+        weights=None,
+        image_size=settings.image_size,
+        batch_size=settings.batch_size,
+        epochs=settings.demo_epochs if demo else settings.epochs,
+        augment=settings.augment,
+        seed=settings.seed,
+    )
+    variants = {
+        "one_cycle_switch": TrainConfig(
+            **common,
+            run_dir=str(out / "one_cycle_switch"),
+            schedule="one_cycle_switch",
+            learning_rate=settings.learning_rate,
+            switch_at=settings.switch_at,
+        )
+    }
+    if settings.compare_constant:
+        variants["constant"] = TrainConfig(
+            **common,
+            run_dir=str(out / "constant"),
+            schedule="constant",
+            learning_rate=settings.constant_learning_rate,
+        )
+    results: dict[str, Any] = {"study": STUDY, "demo": demo, "settings": asdict(settings)}
+    for name, config in variants.items():
+        print(f"--- {name} ---")
+        results[name] = run_and_summarise(config, settings, export=name == "one_cycle_switch")
+    print("published: ~0.90 accuracy (switching), 0.81 (constant)")
+    write_results(out / "results.json", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

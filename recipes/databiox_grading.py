@@ -1,0 +1,91 @@
+"""Study 003 — BCNet: IDC grading of H&E histopathology (Databiox). The main job.
+
+Zavareh et al., "BCNet: a deep learning computer-aided diagnosis framework for human
+breast cancer grading".
+
+Data:      Databiox (Bolhasani et al. 2020): 922 H&E images of invasive ductal
+           carcinoma, 124 patients, grades I / II / III, at 4x/10x/20x/40x.
+           Download: https://data.mendeley.com/datasets/ (search "Databiox"); pass the
+           folder laid out ``<grade>/<patient>/<magnification>/*.jpg``.
+Protocol:  frozen ImageNet VGG16 + global average pooling + Dense 1024 (ReLU) x2 +
+           softmax; VGG16 preprocessing, random zoom 0.2, 224x224, batch 52, Adam,
+           categorical cross-entropy, up to 50 epochs, stopping once validation
+           accuracy exceeds 0.88. The study held 21 images out for evaluation and split
+           the rest 75/25; here every split is by patient (no patient on two sides).
+Published: 88 % validation accuracy, 72 % on the held-out evaluation images.
+
+    python -m recipes.databiox_grading --data /path/to/databiox     # the study
+    python -m recipes.databiox_grading                               # demo, synthetic
+
+The demo trains on the embedded synthetic IDC-grade tiles (Databiox layout) and, with
+no ImageNet download possible, from random initialisation: it proves the pipeline
+end to end (train -> evaluate -> explain -> export) in a few minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bcnet_tf.settings import parse_settings
+from bcnet_tf.training import TrainConfig
+from recipes._runner import (
+    RecipeSettings,
+    demo_banner,
+    run_and_summarise,
+    weights_for,
+    write_results,
+)
+
+STUDY = "study 003 (BCNet, Databiox IDC grading)"
+
+
+@dataclass
+class Settings(RecipeSettings):
+    """The study's protocol (see the module docstring)."""
+
+    out: str = "saved_models/databiox_grading"
+    weights: str | None = "imagenet"
+    magnification: str | None = None
+    image_size: int = 224
+    epochs: int = 50
+    batch_size: int = 52
+    learning_rate: float = 1e-3
+    stop_at: float | None = 0.88
+    val: float = 0.2
+    test: float = 0.15
+    augment: str = "bcnet"
+    tta: bool = False
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    demo = demo_banner(STUDY, settings.data)
+    out = Path(settings.out)
+    config = TrainConfig(
+        model="bcnet_vgg16",
+        data=settings.data,
+        run_dir=str(out),
+        layout="auto" if demo else "databiox",
+        magnification=settings.magnification,
+        image_size=settings.image_size,
+        weights=weights_for("bcnet_vgg16", settings.weights, demo),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        stop_at=settings.stop_at,
+        val=settings.val,
+        test=settings.test,
+        augment=settings.augment,
+        seed=settings.seed,
+    )
+    headline = run_and_summarise(config, settings, tta=settings.tta)
+    results = {"study": STUDY, "demo": demo, "settings": asdict(settings), "bcnet_vgg16": headline}
+    print("published: 0.88 validation accuracy, 0.72 on 21 held-out images")
+    write_results(out / "results.json", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
