@@ -101,10 +101,13 @@ def inspect_dataset(
             magnifications[record.label][record.magnification] += 1
 
     skipped: dict[str, list[str]] = defaultdict(list)
-    for item in index.skipped:
-        skipped[item.reason.split(":")[0]].append(index.relative(item.path))
-
     problems: list[str] = []
+    for item in index.skipped:
+        kind, _, detail = item.reason.partition(":")
+        skipped[kind].append(index.relative(item.path))
+        if detail:  # unreadable files: say why, per file
+            problems.append(f"{kind} image {index.relative(item.path)}:{detail}")
+
     hashes = hash_images([r.path for r in records], progress=progress)
     for record, item in zip(records, hashes, strict=True):
         if item.error is not None:

@@ -13,7 +13,8 @@ takes raw pixels.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import reduce
 from pathlib import Path
 
@@ -87,6 +88,27 @@ def load_files(
     """
     size = _size(image_size)
     return np.stack([resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths])
+
+
+@contextmanager
+def naming_unreadable_images(records: Sequence[ImageRecord]) -> Iterator[None]:
+    """Turn TensorFlow's decode failure inside a pipeline (which names no file) into
+    the :class:`ImageDecodeError` of the first unreadable record.
+
+    Discovery reads only image headers, so a file truncated after its header is
+    found when the pipeline decodes it; then every record is decoded with Pillow to
+    name it.
+
+    Example:
+        >>> with naming_unreadable_images(split.train):  # doctest: +SKIP
+        ...     model.fit(make_dataset(split.train, names))
+    """
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.DataLossError):
+        for record in records:
+            decode_rgb(record.path)  # raises ImageDecodeError naming the file
+        raise
 
 
 def _check_cache_path(cache: str | os.PathLike[str], records: Sequence[ImageRecord]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from bcnet_tf.data.pipeline import load_files, make_dataset
+from bcnet_tf.data.pipeline import load_files, make_dataset, naming_unreadable_images
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.data.splits import Split
 from bcnet_tf.errors import BcnetError
@@ -184,7 +184,8 @@ def evaluate(
         dataset = make_dataset(
             records, names, image_size=info.image_size, batch_size=batch_size, cache=None
         )
-        return predict_probabilities(model, dataset, tta=tta)
+        with naming_unreadable_images(records):
+            return predict_probabilities(model, dataset, tta=tta)
 
     probabilities, y_true = predict(resolved.records)
     patients = [r.patient for r in resolved.records]

@@ -30,7 +30,12 @@ import tensorflow as tf
 
 from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.layouts import discover
-from bcnet_tf.data.pipeline import class_weights, epoch_batches, make_dataset
+from bcnet_tf.data.pipeline import (
+    class_weights,
+    epoch_batches,
+    make_dataset,
+    naming_unreadable_images,
+)
 from bcnet_tf.data.records import DatasetIndex
 from bcnet_tf.data.splits import Split, split_dataset
 from bcnet_tf.data.synthetic import synthetic_dataset
@@ -254,6 +259,17 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     """
     config = replace(config, **settings) if config is not None else TrainConfig(**settings)
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    index = discover(
+        config.data or synthetic_dataset(),
+        config.layout,
+        label_by=config.label_by,
+        magnification=config.magnification,
+    )
+    if run_dir.resolve().is_relative_to(index.root):
+        raise BcnetError(
+            f"run directory {run_dir} lies inside the dataset {index.root}; bcnet_tf never "
+            "writes there. Fix: choose a --run-dir outside it."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     _load_or_write_config(run_dir, config)
 
@@ -262,14 +278,6 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         tf.config.experimental.enable_op_determinism()
     policy = set_precision(config.precision)
 
-    index = discover(
-        config.data or synthetic_dataset(),
-        config.layout,
-        label_by=config.label_by,
-        magnification=config.magnification,
-    )
-    if run_dir.resolve().is_relative_to(index.root):
-        raise BcnetError(f"run directory {run_dir} lies inside the dataset {index.root}.")
     split = _load_or_make_split(run_dir, index, config)
     if not split.val:
         raise BcnetError("training needs a validation part: set val > 0.")
@@ -373,16 +381,17 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
         f"phase {index} '{phase.name}': epochs {start + 1}-{phase.end} on {source}, "
         f"precision {run.policy}"
     )
-    trainer.fit(
-        train_data,
-        epochs=phase.end,
-        initial_epoch=phase.start,
-        steps_per_epoch=run.steps,
-        validation_data=val,
-        callbacks=callbacks.all,
-        class_weight=run.class_weight,
-        verbose=2 if os.environ.get("CI") else "auto",
-    )
+    with naming_unreadable_images(run.split.train + run.split.val):
+        trainer.fit(
+            train_data,
+            epochs=phase.end,
+            initial_epoch=phase.start,
+            steps_per_epoch=run.steps,
+            validation_data=val,
+            callbacks=callbacks.all,
+            class_weight=run.class_weight,
+            verbose=2 if os.environ.get("CI") else "auto",
+        )
     run.state["best"] = callbacks.checkpoints.best
     if callbacks.guard.diverged_at is not None:
         raise callbacks.guard.error(run.run_dir, config.learning_rate, run.policy)
