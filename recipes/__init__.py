@@ -15,3 +15,7 @@ Each takes ``--data DIR`` for the real data set; without it, a demo runs on the
 embedded synthetic dataset: train -> evaluate -> explain -> export -> a bundle in
 ``saved_models/``. Every setting is a flag (``--help``) or a key of ``--config FILE``.
 """
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines, as the CLI

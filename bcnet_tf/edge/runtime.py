@@ -37,11 +37,6 @@ class TFLiteModel:
         self._batch = int(self._input["shape"][0])
 
     @property
-    def input_size(self) -> tuple[int, int]:
-        """``(height, width)`` the model takes."""
-        return int(self._input["shape"][1]), int(self._input["shape"][2])
-
-    @property
     def input_dtype(self) -> np.dtype:
         return np.dtype(self._input["dtype"])
 

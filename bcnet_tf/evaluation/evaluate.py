@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,10 +187,9 @@ def evaluate(
             return predict_probabilities(model, dataset, tta=tta)
 
     probabilities, y_true = predict(resolved.records)
-    patients = [r.patient for r in resolved.records]
-    groups = patients if all(patients) else None
+    groups, unit = _resampling_units(resolved)
     metrics = classification_metrics(y_true, probabilities, names)
-    if groups is not None:
+    if unit == "patient":
         metrics.update(group_metrics(y_true, probabilities, groups))
     before = reliability(y_true, probabilities)
     calibration: dict[str, Any] = {"before": before.to_json()}
@@ -224,7 +222,7 @@ def evaluate(
         "bootstrap": {
             "resamples": resamples,
             "level": 0.95,
-            "unit": "patient" if groups is not None else "image",
+            "unit": unit,
         },
         "metrics": metrics,
         "intervals": intervals,
@@ -239,6 +237,17 @@ def evaluate(
     atomic_write_json(out_dir / "metrics.json", summary)
     write_report(out_dir, summary)
     return evaluation
+
+
+def _resampling_units(source: ModelSource) -> tuple[list[str] | None, str]:
+    """What the bootstrap resamples: patients; else the duplicate groups the split
+    kept together (near-copies are not independent); else images."""
+    patients = [r.patient for r in source.records]
+    if all(patients):
+        return patients, "patient"
+    if source.split is not None and source.split.group_by == "duplicates":
+        return [source.split.groups[r.path] for r in source.records], "duplicate group"
+    return None, "image"
 
 
 def _split_summary(split: Split | None, names: list[str]) -> dict[str, dict[str, int]]:
@@ -269,8 +278,3 @@ def _write_predictions(evaluation: Evaluation, index: DatasetIndex) -> None:
             + [f"{p:.6f}" for p in probs]
         )
     atomic_write_text(evaluation.out_dir / "predictions.csv", buffer.getvalue())
-
-
-def load_summary(path: str | Path) -> dict[str, Any]:
-    """Read a ``metrics.json`` written by :func:`evaluate`."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -122,3 +122,15 @@ def test_report_renders_with_its_images_in_chromium(run: Path, evaluated) -> Non
     assert all(done and width > 50 and height > 50 for done, width, height in images)
     assert "resnet9" in heading
     assert "95 % percentile-bootstrap" in text and "Research use only" in text
+
+
+def test_without_patients_the_bootstrap_resamples_duplicate_groups(
+    folder_dataset: Path, tmp_path: Path
+) -> None:
+    """Near-copies are not independent: the groups the split kept together are the
+    bootstrap's unit when there are no patient ids."""
+    run_dir = tmp_path / "run"
+    train(run_dir=str(run_dir), data=str(folder_dataset), epochs=1, val=0.25, test=0.25, **TINY)
+    result = evaluate(run_dir, resamples=20)
+    assert result.summary["bootstrap"]["unit"] == "duplicate group"
+    assert "patient_accuracy" not in result.metrics
