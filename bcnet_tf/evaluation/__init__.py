@@ -15,7 +15,7 @@ module           concept
 
 Example:
     >>> from bcnet_tf.evaluation import evaluate
-    >>> result = evaluate("saved_models/resnet9-busi_256", tta=True)  # doctest: +SKIP
+    >>> result = evaluate("saved_models/resnet9-busi_256", temperature=True)  # doctest: +SKIP
 """
 
 from bcnet_tf.evaluation.evaluate import Evaluation, evaluate

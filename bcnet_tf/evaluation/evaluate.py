@@ -165,7 +165,7 @@ def evaluate(
         trust: allow code (Lambda layers) in the model file.
 
     Example:
-        >>> result = evaluate("saved_models/resnet9-busi_256", tta=True)  # doctest: +SKIP
+        >>> result = evaluate("saved_models/resnet9-busi_256", temperature=True)  # doctest: +SKIP
         >>> result.metrics["balanced_accuracy"]                          # doctest: +SKIP
         0.87
     """
