@@ -3,6 +3,7 @@
 The package reads as the pipeline it implements::
 
     bcnet_tf.data        folder of images -> records -> leak-free splits -> tf.data batches
+    bcnet_tf.pathology   H&E stain normalisation, tissue tiles of high-resolution images
     bcnet_tf.models      the studies' architectures behind one factory, with weights
     bcnet_tf.training    resumable runs: schedules, stop-at-threshold, mixed precision
     bcnet_tf.evaluation  metrics with patient-level CIs, calibration, figures, report

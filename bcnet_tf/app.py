@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bcnet_tf.edge.predictor import Predictor, resize_rgb
+from bcnet_tf.edge.predictor import Predictor
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
 from bcnet_tf.models.saving import load_model
@@ -35,11 +35,15 @@ def build_app(bundle: str | os.PathLike[str]) -> Any:
     def classify(image: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None]:
         if image is None:
             return {}, None
-        pixels = resize_rgb(np.asarray(image, np.uint8)[..., :3], predictor.image_size)[None]
-        probabilities = predictor.probabilities(pixels)[0]
-        heat, _ = grad_cam(model, pixels, int(np.argmax(probabilities)))
+        pixels = predictor.pixels(np.asarray(image, np.uint8)[..., :3])
+        tile_probabilities = predictor.probabilities(pixels)
+        probabilities = predictor.combine(tile_probabilities)
+        predicted = int(np.argmax(probabilities))
+        # whole image; in tile mode the tile most confident of the image's class
+        shown = int(np.argmax(tile_probabilities[:, predicted]))
+        heat, _ = grad_cam(model, pixels[shown : shown + 1], predicted)
         scores = {n: float(p) for n, p in zip(predictor.class_names, probabilities, strict=True)}
-        return scores, overlay(pixels[0], heat[0])
+        return scores, overlay(pixels[shown], heat[0])
 
     with gr.Blocks(title="bcnet_tf demo") as app:
         gr.Markdown(

@@ -181,13 +181,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from bcnet_tf.explain import METHODS, explain
+    from bcnet_tf.explain import explain
 
     for path in explain(
         args.model,
         args.images,
         args.out,
-        methods=tuple(args.method or METHODS),
+        methods=tuple(args.method) if args.method else None,
         class_name=args.class_name,
         layer=args.layer,
         trust=args.trust,

@@ -39,6 +39,40 @@ class RecipeSettings:
         return str(out.with_name(f"{out.name}{f'-{suffix}' if suffix else ''}-bundle"))
 
 
+@dataclass
+class HistologySettings:
+    """Stain normalisation and tile mode, for the H&E studies (003, 004).
+
+    ``mode="whole"`` resizes each image to the model's input, as the studies did;
+    ``mode="tiles"`` trains on random tissue tiles of ``tile_size`` pixels cut at
+    ``tile_scale`` of the native resolution and predicts each image from its tiles.
+    """
+
+    mode: str = "whole"
+    stain: str = "none"
+    stain_reference: str | None = None
+    tile_size: int = 224
+    tile_scale: float = 1.0
+    tiles_per_image: int = 8
+    min_tissue: float = 0.5
+    tile_aggregate: str = "mean"
+
+    def histology_config(self) -> dict[str, Any]:
+        """The ``TrainConfig`` fields these settings set."""
+        if self.mode not in ("whole", "tiles"):
+            raise SystemExit(f"--mode must be whole or tiles, not {self.mode!r}")
+        tiles = self.mode == "tiles"
+        return {
+            "stain": self.stain,
+            "stain_reference": self.stain_reference,
+            "tile_size": self.tile_size if tiles else 0,
+            "tile_scale": self.tile_scale,
+            "tiles_per_image": self.tiles_per_image,
+            "min_tissue": self.min_tissue,
+            "tile_aggregate": self.tile_aggregate,
+        }
+
+
 def demo_banner(study: str, data: str | None) -> bool:
     """Print whether this is a demo (no ``--data``) and return ``True`` if so."""
     if data is None:

@@ -17,6 +17,9 @@ Protocol:  ImageNet ResNet50 with a squeeze-style attention block on the last st
            part validates), image accuracy and patient recognition rate as mean ± sd.
 Published: accuracy 98.5 / 98.7 / 97.9 / 94.3 % at 40X / 100X / 200X / 400X (Table 5);
            parameter counts and convergence time per model (Table 6).
+Histology: ``--mode tiles`` trains on tissue tiles of the 700x460 images instead of
+           whole images resized (``--tile-size``, ``--tile-scale``); ``--stain macenko``
+           or ``reinhard`` normalises the stain (README, "Histopathology").
 
     python -m recipes.breakhis_attention --data /path/to/BreaKHis_v1     # the study
     python -m recipes.breakhis_attention                                  # demo
@@ -32,6 +35,7 @@ from typing import Any
 from bcnet_tf.settings import parse_settings
 from bcnet_tf.training import TrainConfig
 from recipes._runner import (
+    HistologySettings,
     RecipeSettings,
     demo_banner,
     run_protocol,
@@ -45,7 +49,7 @@ SCORES = ("accuracy", "patient_recognition_rate", "macro_f1", "gmean", "iba")
 
 
 @dataclass
-class Settings(RecipeSettings):
+class Settings(HistologySettings, RecipeSettings):
     """The study's protocol; ``demo_*`` settings apply without ``--data``."""
 
     out: str = "saved_models/breakhis_attention"
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     augment=settings.augment,
                     seed=settings.seed,
                     **_split_settings(settings.protocol, trial),
+                    **settings.histology_config(),
                 )
                 outcome = run_protocol(
                     config,

@@ -13,6 +13,10 @@ Protocol:  frozen ImageNet VGG16 + global average pooling + Dense 1024 (ReLU) x2
            accuracy exceeds 0.88. The study held 21 images out for evaluation and split
            the rest 75/25; here every split is by patient (no patient on two sides).
 Published: 88 % validation accuracy, 72 % on the held-out evaluation images.
+Histology: ``--mode tiles`` trains on 224 px tissue tiles at native (or
+           ``--tile-scale``) resolution instead of whole 2100x1574 images squeezed to
+           224 px, and predicts each image from its tiles; ``--stain macenko`` or
+           ``reinhard`` normalises the stain (see the README, "Histopathology").
 
     python -m recipes.databiox_grading --data /path/to/databiox     # the study
     python -m recipes.databiox_grading                               # demo, synthetic
@@ -31,6 +35,7 @@ from typing import Any
 from bcnet_tf.settings import parse_settings
 from bcnet_tf.training import TrainConfig
 from recipes._runner import (
+    HistologySettings,
     RecipeSettings,
     demo_banner,
     run_and_summarise,
@@ -42,7 +47,7 @@ STUDY = "study 003 (BCNet, Databiox IDC grading)"
 
 
 @dataclass
-class Settings(RecipeSettings):
+class Settings(HistologySettings, RecipeSettings):
     """The study's protocol (see the module docstring)."""
 
     out: str = "saved_models/databiox_grading"
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         test=settings.test,
         augment=settings.augment,
         seed=settings.seed,
+        **settings.histology_config(),
     )
     headline = run_and_summarise(config, settings, tta=settings.tta)
     results = {"study": STUDY, "demo": demo, "settings": asdict(settings), "bcnet_vgg16": headline}

@@ -66,3 +66,19 @@ def test_demo_falls_back_to_random_weights_in_one_line(
     assert len(lines) == 1 and "Continuing from random initialisation" in lines[0]
     with pytest.raises(WeightsError, match="cannot download"):
         _runner.weights_for("resnet18", "imagenet", demo=False)
+
+
+def test_histology_recipe_demo_in_tile_mode_with_stain_normalisation(tmp_path: Path) -> None:
+    recipe = importlib.import_module("recipes.databiox_grading")
+    out = tmp_path / "databiox_tiles"
+    tiles = ["--mode", "tiles", "--tile-size", "48", "--tiles-per-image", "2"]
+    short = ["--stain", "reinhard", "--epochs", "1", "--weights", "none", *SHORT]
+    recipe.main([*tiles, *short, "--out", str(out)])
+    spec = json.loads(next(tmp_path.glob("*-bundle/spec.json")).read_text())
+    assert spec["image_size"] == [48, 48]
+    assert spec["extra"]["tiles"]["per_image"] == 2
+    assert spec["extra"]["stain"]["method"] == "reinhard"
+    metrics = json.loads((out / "evaluation-test" / "metrics.json").read_text())
+    assert sum(metrics["class_counts"].values()) == len(
+        json.loads((out / "split.json").read_text())["parts"]["test"]
+    )  # evaluated per image, not per tile

@@ -10,27 +10,30 @@ once, outside any ``tf.data`` map function (Keras layers created inside a mapped
 function fail with "tf.function only supports singleton tf.Variables");
 :func:`~bcnet_tf.data.pipeline.make_dataset` does this for you.
 
-===============  =====================================================================
-policy           what it does
-===============  =====================================================================
-``none``         nothing
-``bcnet``        zoom 0.8-1.2 per axis, nearest-neighbour sampling and fill: study 003
-                 (BCNet)'s ``ImageDataGenerator(zoom_range=0.2)``, reproduced
-``flip_rotate``  horizontal flip, rotation ±10°, zoom ±10 %, shift ±5 %, contrast 0.2:
-                 the fastai/torchvision sets of studies 000 (mammography) and 002
-``histology``    any rotation, flips on both axes (tissue has no orientation), zoom
-                 ±10 %, contrast 0.2
-``randaugment``  horizontal flip + ``RandAugment(num_ops=2, factor=0.5)``
-===============  =====================================================================
+===================  =================================================================
+policy               what it does
+===================  =================================================================
+``none``             nothing
+``bcnet``            zoom 0.8-1.2 per axis, nearest-neighbour sampling and fill: study
+                     003 (BCNet)'s ``ImageDataGenerator(zoom_range=0.2)``, reproduced
+``flip_rotate``      horizontal flip, rotation ±10°, zoom ±10 %, shift ±5 %, contrast
+                     0.2: the fastai/torchvision sets of studies 000 and 002
+``histology``        any rotation, flips on both axes (tissue has no orientation), zoom
+                     ±10 %, contrast 0.2
+``histology_stain``  ``histology`` + H&E stain jitter (:class:`RandomStainJitter`,
+                     Tellez et al. 2019 "HED-light": concentrations x U(0.95, 1.05)
+                     + U(-0.05, 0.05))
+``randaugment``      horizontal flip + ``RandAugment(num_ops=2, factor=0.5)``
+===================  =================================================================
 """
 
 from __future__ import annotations
 
 import keras
 
-from bcnet_tf.data.layers import RandomAffine
+from bcnet_tf.data.layers import RandomAffine, RandomStainJitter
 
-POLICIES = ("none", "bcnet", "flip_rotate", "histology", "randaugment")
+POLICIES = ("none", "bcnet", "flip_rotate", "histology", "histology_stain", "randaugment")
 
 
 def augmentation_policy(
@@ -57,13 +60,15 @@ def augmentation_policy(
             ),
             keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
         ]
-    elif name == "histology":
+    elif name in ("histology", "histology_stain"):
         layers = [
             RandomAffine(
                 rotation=0.5, zoom=0.1, horizontal_flip=True, vertical_flip=True, seed=seed
             ),
             keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
         ]
+        if name == "histology_stain":
+            layers.insert(0, RandomStainJitter(seed=seed))
     elif name == "randaugment":
         layers = [
             RandomAffine(horizontal_flip=True, seed=seed),

@@ -144,3 +144,71 @@ class RandomAffine(keras.layers.Layer):
             seed=self.seed,
         )
         return config
+
+
+#: Ruifrok & Johnston (2001) optical-density vectors of haematoxylin, eosin and DAB,
+#: one per row: scikit-image's ``rgb_from_hed`` (the tests check they agree).
+RGB_FROM_HED = ((0.65, 0.70, 0.29), (0.07, 0.99, 0.11), (0.27, 0.57, 0.78))
+
+
+@keras.saving.register_keras_serializable(package="bcnet_tf")
+class RandomStainJitter(keras.layers.Layer):
+    """H&E stain augmentation (Tellez et al. 2019, "HED" colour augmentation).
+
+    Each image is unmixed into haematoxylin, eosin and DAB concentrations (colour
+    deconvolution with :data:`RGB_FROM_HED`, in optical density ``-ln((x + 1) / 256)``),
+    each concentration ``c`` becomes ``c * a + b`` with ``a`` drawn from
+    ``[1 - scale, 1 + scale]`` and ``b`` from ``[-shift, shift]`` per image and stain,
+    and the image is re-mixed. Colours change the way staining protocols differ; the
+    tissue's structure does not move. At inference it is the identity.
+
+    Args:
+        scale: largest relative change of a stain's concentration (Tellez's
+            "HED-light" uses 0.05, "HED-strong" 0.2).
+        shift: largest additive change, in optical-density units.
+        seed: random seed.
+
+    Example:
+        >>> layer = RandomStainJitter(scale=0.05, shift=0.05, seed=0)
+        >>> layer(keras.ops.full((2, 16, 16, 3), 128.0), training=True).shape
+        (2, 16, 16, 3)
+    """
+
+    def __init__(
+        self, scale: float = 0.05, shift: float = 0.05, seed: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.shift = shift
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if not training:
+            return inputs
+        images = ops.cast(inputs, "float32")
+        unbatched = len(images.shape) == 3
+        if unbatched:
+            images = ops.expand_dims(images, 0)
+        batch = ops.shape(images)[0]
+        mix = ops.convert_to_tensor(RGB_FROM_HED, "float32")
+        density = -ops.log((ops.clip(images, 0.0, 255.0) + 1.0) / 256.0)
+        stains = ops.matmul(density, ops.inv(mix))
+        factor = keras.random.uniform(
+            (batch, 1, 1, 3), 1.0 - self.scale, 1.0 + self.scale, seed=self.seed_generator
+        )
+        offset = keras.random.uniform(
+            (batch, 1, 1, 3), -self.shift, self.shift, seed=self.seed_generator
+        )
+        remixed = ops.matmul(stains * factor + offset, mix)
+        output = ops.clip(256.0 * ops.exp(-remixed) - 1.0, 0.0, 255.0)
+        output = ops.cast(output, self.compute_dtype)
+        return output[0] if unbatched else output
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(scale=self.scale, shift=self.shift, seed=self.seed)
+        return config

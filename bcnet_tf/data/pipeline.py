@@ -27,6 +27,8 @@ from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.errors import DatasetError
+from bcnet_tf.pathology.stain import StainNormalizer
+from bcnet_tf.pathology.tiles import TileSpec, tile_layout
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -42,8 +44,8 @@ def _pillow_decode(path: bytes | np.ndarray) -> np.ndarray:
     return decode_rgb(os.fsdecode(np.asarray(path).item()))
 
 
-def load_image(path: tf.Tensor, tf_native: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """Read, decode and resize one image to ``uint8`` ``(height, width, 3)``."""
+def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
+    """Read and decode one image to ``uint8`` ``(height, width, 3)`` at full size."""
 
     def native() -> tf.Tensor:
         contents = tf.io.read_file(path)
@@ -59,13 +61,77 @@ def load_image(path: tf.Tensor, tf_native: tf.Tensor, size: tuple[int, int]) -> 
 
     image = tf.cond(tf_native, native, pillow)
     image.set_shape([None, None, 3])
-    return resize_image(image, size)
+    return image
+
+
+def normalize_stain(image: tf.Tensor, stain: StainNormalizer | None) -> tf.Tensor:
+    """Apply a fitted stain normaliser to one ``uint8`` image inside the graph."""
+    if stain is None:
+        return image
+    normalized = tf.numpy_function(stain, [image], tf.uint8, stateful=False)
+    normalized.set_shape(image.shape)
+    return normalized
+
+
+def load_image(
+    path: tf.Tensor,
+    tf_native: tf.Tensor,
+    size: tuple[int, int],
+    stain: StainNormalizer | None = None,
+) -> tf.Tensor:
+    """Read, decode and resize one image to ``uint8`` ``(height, width, 3)``, then
+    stain-normalise it if a normaliser is given."""
+    return normalize_stain(resize_image(decode_image(path, tf_native), size), stain)
+
+
+def load_tile_source(
+    path: tf.Tensor, tf_native: tf.Tensor, tiles: TileSpec, stain: StainNormalizer | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One image prepared for tiling: decoded, scaled by ``tiles.scale``,
+    stain-normalised, padded to at least one tile; and its tissue tiles' ``(n, 2)``
+    top-left corners (:func:`bcnet_tf.pathology.tiles.tile_layout`)."""
+    image = decode_image(path, tf_native)
+    if tiles.scale != 1.0:
+        shape = tf.cast(tf.shape(image)[:2], tf.float32) * tiles.scale
+        image = resize_image(image, tf.cast(tf.maximum(tf.round(shape), 1.0), tf.int32))
+    image = normalize_stain(image, stain)
+    padded, corners = tf.numpy_function(
+        lambda pixels: tile_layout(pixels, tiles), [image], (tf.uint8, tf.int32), stateful=False
+    )
+    padded.set_shape([None, None, 3])
+    corners.set_shape([None, 2])
+    return padded, corners
+
+
+def _crop_tiles(image: tf.Tensor, corners: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.map_fn(
+        lambda corner: tf.slice(image, [corner[0], corner[1], 0], [size, size, 3]),
+        corners,
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+    )
+
+
+def random_tiles(
+    image: tf.Tensor, corners: tf.Tensor, tiles: TileSpec, seed: tf.Tensor
+) -> tf.Tensor:
+    """``tiles.per_image`` random tissue tiles of one prepared image: grid corners drawn
+    with replacement, each moved by up to half a grid step (clipped to the image), so
+    every epoch sees other crops. ``seed`` is a stateless ``[2]`` seed."""
+    seeds = tf.random.split(tf.cast(seed, tf.int64), 2)
+    count, step = tiles.per_image, tiles.step
+    chosen = tf.random.stateless_uniform([count], seeds[0], 0, tf.shape(corners)[0], dtype=tf.int32)
+    jitter = tf.random.stateless_uniform(
+        [count, 2], seeds[1], -(step // 2), step // 2 + 1, dtype=tf.int32
+    )
+    limit = tf.shape(image)[:2] - tiles.size
+    moved = tf.clip_by_value(tf.gather(corners, chosen) + jitter, 0, limit)
+    return _crop_tiles(image, moved, tiles.size)
 
 
 def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Tensor:
     """Resize one RGB image to ``uint8`` ``size``: area averaging when shrinking,
     bilinear when enlarging (the training pipeline's resize, for prediction too)."""
-    shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.constant(size))
+    shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.convert_to_tensor(size))
     resized = tf.cond(
         shrinking,
         # Area averaging: anti-aliased like Pillow's reduce, ~2.5x faster than
@@ -77,17 +143,20 @@ def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Ten
 
 
 def load_files(
-    paths: Sequence[str | os.PathLike[str]], image_size: int | Sequence[int]
+    paths: Sequence[str | os.PathLike[str]],
+    image_size: int | Sequence[int],
+    stain: StainNormalizer | None = None,
 ) -> np.ndarray:
-    """Decode and resize image files exactly as the pipeline does: ``uint8``
-    ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
+    """Decode, resize (and stain-normalise) image files exactly as the pipeline does:
+    ``uint8`` ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
 
     Example:
         >>> load_files(["scan.png"], 224).shape  # doctest: +SKIP
         (1, 224, 224, 3)
     """
     size = _size(image_size)
-    return np.stack([resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths])
+    resized = [resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths]
+    return np.stack([stain(image) if stain else image for image in resized])
 
 
 @contextmanager
@@ -141,9 +210,13 @@ def _decoded(
     cache: str | os.PathLike[str] | None,
     cache_suffix: str,
     shuffle_seed: int | None = None,
+    stain: StainNormalizer | None = None,
+    tiles: TileSpec | None = None,
 ) -> tf.data.Dataset:
     """``(uint8 image, label id)`` of ``records[indices]``, decoded in parallel, cached;
-    with ``shuffle_seed``, the file list is reshuffled every epoch before decoding."""
+    with ``tiles``, ``(prepared image, tile corners, label id)`` instead (see
+    :func:`load_tile_source`). With ``shuffle_seed``, the file list is reshuffled
+    every epoch before decoding."""
     ds = tf.data.Dataset.from_tensor_slices(
         (
             [records[i].path for i in indices],
@@ -153,16 +226,54 @@ def _decoded(
     )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.map(
-        lambda path, native, label: (load_image(path, native, size), label),
-        num_parallel_calls=AUTOTUNE,
-    )
+    if tiles is None:
+        ds = ds.map(
+            lambda path, native, label: (load_image(path, native, size, stain), label),
+            num_parallel_calls=AUTOTUNE,
+        )
+    else:
+        ds = ds.map(
+            lambda path, native, label: (*load_tile_source(path, native, tiles, stain), label),
+            num_parallel_calls=AUTOTUNE,
+        )
     if cache == "memory":
         return ds.cache()
     if cache is not None:
         _check_cache_path(cache, records)
         return ds.cache(f"{os.fspath(cache)}{cache_suffix}")
     return ds
+
+
+def _expand_tiles(
+    ds: tf.data.Dataset, tiles: TileSpec, random_seeds: tf.data.Dataset | None
+) -> tf.data.Dataset:
+    """Prepared images -> ``(uint8 tile, label id)``: random tissue tiles when
+    ``random_seeds`` (a dataset of stateless ``[2]`` seeds) is given, else every grid
+    tile with tissue, in order."""
+    if random_seeds is None:
+        return ds.map(
+            lambda image, corners, label: (
+                _crop_tiles(image, corners, tiles.size),
+                tf.fill([tf.shape(corners)[0]], label),
+            ),
+            num_parallel_calls=AUTOTUNE,
+        ).unbatch()
+    images = int(ds.cardinality())
+    ds = tf.data.Dataset.zip(ds, random_seeds).map(
+        lambda element, seed: (
+            random_tiles(element[0], element[1], tiles, seed),
+            tf.fill([tiles.per_image], element[2]),
+        ),
+        num_parallel_calls=AUTOTUNE,
+    )
+    ds = ds.unbatch()
+    if images >= 0:  # known length: Keras then stops an epoch without probing for more
+        ds = ds.apply(tf.data.experimental.assert_cardinality(images * tiles.per_image))
+    return ds
+
+
+def _random_seeds(seed: int, rerandomize: bool) -> tf.data.Dataset:
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=rerandomize).batch(2)
 
 
 def _to_float(depth: int, label_mode: str):
@@ -186,6 +297,8 @@ def make_dataset(
     label_mode: str = "categorical",
     shuffle_buffer: int = 2048,
     seed: int = 0,
+    stain: StainNormalizer | None = None,
+    tiles: TileSpec | None = None,
 ) -> tf.data.Dataset:
     """Build a batched ``tf.data.Dataset`` of ``(images, labels)``.
 
@@ -204,6 +317,10 @@ def make_dataset(
         label_mode: ``"categorical"`` (one-hot float32) or ``"int"``.
         shuffle_buffer: elements in the post-cache shuffle buffer.
         seed: shuffling and oversampling seed.
+        stain: a fitted stain normaliser applied to every image before the cache.
+        tiles: tile mode: batches of tiles instead of whole images (``image_size`` is
+            then ignored): ``tiles.per_image`` random tissue tiles per image and epoch
+            when ``training``, else every grid tile with tissue, image by image.
 
     Example:
         >>> train = make_dataset(split.train, index.class_names, image_size=224,
@@ -219,8 +336,10 @@ def make_dataset(
 
     def decoded(indices: np.ndarray, cache_suffix: str = "") -> tf.data.Dataset:
         if training and cache is None:  # no cache: shuffle the file list, cheaply
-            return _decoded(records, labels, indices, size, None, "", shuffle_seed=seed)
-        ds = _decoded(records, labels, indices, size, cache, cache_suffix)
+            return _decoded(
+                records, labels, indices, size, None, "", seed, stain=stain, tiles=tiles
+            )
+        ds = _decoded(records, labels, indices, size, cache, cache_suffix, stain=stain, tiles=tiles)
         return ds.shuffle(min(len(indices), shuffle_buffer), seed=seed) if training else ds
 
     if training and oversample:
@@ -232,6 +351,10 @@ def make_dataset(
         ).take(len(records))
     else:
         ds = decoded(np.arange(len(records)))
+    if tiles is not None:
+        ds = _expand_tiles(ds, tiles, _random_seeds(seed, True) if training else None)
+        if training:
+            ds = ds.shuffle(min(len(records) * tiles.per_image, shuffle_buffer), seed=seed)
     ds = ds.batch(batch_size).map(_to_float(len(class_names), label_mode), AUTOTUNE)
     layer = augmentation_policy(augment, seed) if isinstance(augment, str) else augment
     if training and layer is not None:
@@ -249,25 +372,38 @@ def epoch_batches(
     end: int,
     seed: int = 0,
     cache: str | os.PathLike[str] | None = "memory",
+    stain: StainNormalizer | None = None,
+    tiles: TileSpec | None = None,
 ) -> tf.data.Dataset:
     """Training batches for epochs ``[start, end)`` as one stream, without augmentation.
 
     Epoch ``e`` is shuffled with a seed derived from ``(seed, e)`` alone, so a run
     resumed at epoch ``k`` sees exactly the batches an uninterrupted run would; the
     training engine augments inside the model step, where the random state is
-    checkpointed with the weights. Use with ``fit(steps_per_epoch=ceil(n / batch_size))``.
+    checkpointed with the weights. Use with ``fit(steps_per_epoch=ceil(n / batch_size))``
+    (``n`` = images, or images x ``tiles.per_image`` in tile mode, whose random tiles
+    are seeded by the epoch too). ``stain`` and ``tiles`` as in :func:`make_dataset`.
 
     Example:
         >>> stream = epoch_batches(split.train, names, image_size=224, batch_size=32,
         ...                        start=0, end=50)  # doctest: +SKIP
     """
     labels = _label_ids(records, class_names)
-    images = _decoded(records, labels, np.arange(len(records)), _size(image_size), cache, "")
+    images = _decoded(
+        records, labels, np.arange(len(records)), _size(image_size), cache, "", None, stain, tiles
+    )
     convert = _to_float(len(class_names), "categorical")
-    epochs = [
-        images.shuffle(len(records), seed=seed * 100_003 + e).batch(batch_size)
-        for e in range(start, end)
-    ]
+
+    def epoch(e: int) -> tf.data.Dataset:
+        epoch_seed = seed * 100_003 + e
+        ds = images.shuffle(len(records), seed=epoch_seed)
+        if tiles is not None:
+            count = len(records) * tiles.per_image
+            ds = _expand_tiles(ds, tiles, _random_seeds(epoch_seed, False))
+            ds = ds.shuffle(min(count, 2048), seed=epoch_seed)
+        return ds.batch(batch_size)
+
+    epochs = [epoch(e) for e in range(start, end)]
     return reduce(tf.data.Dataset.concatenate, epochs).map(convert, AUTOTUNE).prefetch(AUTOTUNE)
 
 

@@ -2,7 +2,9 @@
 
 Preprocessing repeats the training pipeline's with Pillow: decode to RGB (the same
 decoder as training), then an anti-aliased bilinear resize (within a grey level or so
-of the pipeline's). The model itself normalises the pixels.
+of the pipeline's), then the stain normaliser the model was trained with, if any. The
+model itself normalises the pixels. A tile-mode bundle classifies each image's tissue
+tiles and aggregates them, as evaluation does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from PIL import Image
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.pathology.settings import from_model_extra
+from bcnet_tf.pathology.tiles import aggregate, extract_tiles, tile_layout
 
 SPEC_FILE = "spec.json"
 
@@ -108,20 +112,46 @@ class Predictor:
             )
         self.artifact = name
         self.model = TFLiteModel(self.bundle / name, threads=threads)
+        self.stain, self.tiles = from_model_extra(self.spec.get("extra", {}))
+
+    def pixels(self, image: np.ndarray) -> np.ndarray:
+        """The model's input for one decoded RGB image: ``(1, h, w, 3)`` resized (and
+        stain-normalised); for a tile-mode bundle, its tissue tiles ``(n, s, s, 3)``."""
+        if self.tiles is None:
+            resized = resize_rgb(image, self.image_size)
+            return (self.stain(resized) if self.stain else resized)[None]
+        height, width = image.shape[:2]
+        if self.tiles.scale != 1.0:
+            scale = self.tiles.scale
+            image = resize_rgb(image, (max(1, round(height * scale)), max(1, round(width * scale))))
+        padded, corners = tile_layout(self.stain(image) if self.stain else image, self.tiles)
+        return extract_tiles(padded, corners, self.tiles.size)
 
     def load(self, paths: list[str | os.PathLike[str]]) -> np.ndarray:
-        """Decode and resize image files to the model's input: ``uint8`` ``(n, h, w, 3)``."""
-        return np.stack([resize_rgb(decode_rgb(os.fspath(p)), self.image_size) for p in paths])
+        """Decode and prepare whole-image files: ``uint8`` ``(n, h, w, 3)``."""
+        return np.concatenate([self.pixels(decode_rgb(os.fspath(p))) for p in paths])
 
     def probabilities(self, pixels: np.ndarray, tta: bool = False) -> np.ndarray:
         """Class probabilities of a pixel batch, averaged over the TTA views if asked."""
         views = dihedral_views(pixels) if tta else [pixels]
         return np.mean([self.model.predict(np.ascontiguousarray(v)) for v in views], axis=0)
 
+    def combine(self, probabilities: np.ndarray) -> np.ndarray:
+        """One image's class probabilities from those of its :meth:`pixels` batch (the
+        tiles aggregated in tile mode)."""
+        if self.tiles is None:
+            return probabilities[0]
+        return aggregate(probabilities, self.tiles.aggregate)
+
+    def image_probabilities(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
+        """One decoded RGB image's class probabilities."""
+        return self.combine(self.probabilities(self.pixels(image), tta))
+
     def predict(
         self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False
     ) -> list[Prediction]:
         """Top-``k`` classes of each image file."""
-        return rank_classes(
-            paths, self.probabilities(self.load(paths), tta), self.class_names, top_k
+        probabilities = np.stack(
+            [self.image_probabilities(decode_rgb(os.fspath(p)), tta) for p in paths]
         )
+        return rank_classes(paths, probabilities, self.class_names, top_k)

@@ -8,6 +8,7 @@ module           concept
 ``bootstrap``    95 % confidence intervals resampling patients (or images)
 ``calibration``  ECE, reliability bins, temperature scaling
 ``predict``      batch prediction with test-time augmentation
+``tiled``        tile-mode prediction of an image, Grad-CAM stitched from its tiles
 ``plots``        the PNG figures
 ``report``       the self-contained HTML report
 ``evaluate``     ``evaluate``: run or model -> metrics.json, figures, report

@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from tqdm.auto import tqdm
 
 from bcnet_tf.data.pipeline import load_files, make_dataset, naming_unreadable_images
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
@@ -32,11 +33,13 @@ from bcnet_tf.evaluation.metrics import classification_metrics, group_metrics
 from bcnet_tf.evaluation.predict import predict_probabilities
 from bcnet_tf.evaluation.report import write_report
 from bcnet_tf.evaluation.sources import ModelSource, resolve_source
+from bcnet_tf.evaluation.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
 from bcnet_tf.io import atomic_write_json, atomic_write_text
 from bcnet_tf.models.diagram import model_diagram
 from bcnet_tf.models.saving import ModelInfo, load_model
+from bcnet_tf.pathology.settings import from_model_extra
 
 
 @dataclass
@@ -99,7 +102,8 @@ def _pictures(
 
     losses = -np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1))
     worst = np.argsort(-losses)[:examples]
-    worst_images = load_files([records[i].path for i in worst], info.image_size)
+    stain, _ = from_model_extra(info.extra)
+    worst_images = load_files([records[i].path for i in worst], info.image_size, stain)
     worst_titles = _examples(records, worst, source.index)
     save(
         "Top losses",
@@ -108,7 +112,7 @@ def _pictures(
     )
     per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
     shown = np.concatenate(per_class).astype(int)
-    shown_images = load_files([records[i].path for i in shown], info.image_size)
+    shown_images = load_files([records[i].path for i in shown], info.image_size, stain)
     save(
         "Class probabilities per image",
         "probabilities.png",
@@ -116,8 +120,9 @@ def _pictures(
             shown_images, probabilities[shown], names, _examples(records, shown, source.index)
         ),
     )
-    explained = np.concatenate([shown_images, worst_images])
-    heat, classes = grad_cam(model, explained)
+    explained, heat, classes = _grad_cams(
+        model, info, [records[i].path for i in np.concatenate([shown, worst])]
+    )
     overlays = [overlay(image, h) for image, h in zip(explained, heat, strict=True)]
     titles = [
         f"{title}\nGrad-CAM: {names[c]}"
@@ -133,6 +138,25 @@ def _pictures(
     model_diagram(model, out / "model.png")
     files["Model diagram"] = "model.png"
     return files
+
+
+def _grad_cams(
+    model: keras.Model, info: ModelInfo, paths: list[str]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+    """Images, Grad-CAM maps and explained classes for the report; in tile mode the
+    whole image with its map stitched from the tiles."""
+    stain, tiles = from_model_extra(info.extra)
+    if tiles is None:
+        images = load_files(paths, info.image_size, stain)
+        heat, classes = grad_cam(model, images)
+        return list(images), list(heat), [int(c) for c in classes]
+    images, maps, classes = [], [], []
+    for path in paths:
+        prediction = predict_tiled(model, path, tiles, stain)
+        images.append(prediction.image[: prediction.height, : prediction.width])
+        maps.append(tiled_grad_cam(model, prediction))
+        classes.append(int(np.argmax(prediction.probabilities)))
+    return images, maps, classes
 
 
 def evaluate(
@@ -179,9 +203,23 @@ def evaluate(
     names = list(info.class_names)
     _check_labels(info, resolved.index, resolved.records)
 
+    stain, tiles = from_model_extra(info.extra)
+
     def predict(records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        if tiles is not None:  # image-level: each image's tiles aggregated
+            probabilities = [
+                predict_tiled(model, r.path, tiles, stain, tta=tta, batch_size=batch_size)
+                for r in tqdm(records, desc="predict (tiles)", leave=False, unit="image")
+            ]
+            truth = [names.index(r.label) for r in records]
+            return np.stack([p.probabilities for p in probabilities]), np.array(truth)
         dataset = make_dataset(
-            records, names, image_size=info.image_size, batch_size=batch_size, cache=None
+            records,
+            names,
+            image_size=info.image_size,
+            batch_size=batch_size,
+            cache=None,
+            stain=stain,
         )
         with naming_unreadable_images(records):
             return predict_probabilities(model, dataset, tta=tta)

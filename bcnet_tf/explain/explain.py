@@ -13,6 +13,7 @@ from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.occlusion import occlusion_sensitivity
 from bcnet_tf.explain.overlay import overlay, save_png
 from bcnet_tf.models.saving import load_model
+from bcnet_tf.pathology.settings import from_model_extra
 
 METHODS = ("gradcam", "occlusion")
 
@@ -22,7 +23,7 @@ def explain(
     images: list[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     *,
-    methods: tuple[str, ...] = METHODS,
+    methods: tuple[str, ...] | None = None,
     class_name: str | None = None,
     layer: str | None = None,
     trust: bool = False,
@@ -33,7 +34,8 @@ def explain(
         model_path: a bcnet_tf ``.keras`` file.
         images: image files (any format the data layer reads).
         out: output folder (created).
-        methods: ``gradcam`` and/or ``occlusion``.
+        methods: ``gradcam`` and/or ``occlusion``; default: both, or Grad-CAM alone
+            for a tile-mode model (its map is stitched from the tiles).
         class_name: the class to explain; default: each image's predicted class.
         layer: Grad-CAM feature layer; default: chosen automatically.
         trust: allow code (Lambda layers) in the model file.
@@ -42,16 +44,33 @@ def explain(
         >>> explain("best.keras", ["scan.png"], "explained")  # doctest: +SKIP
         [PosixPath('explained/scan_gradcam_malignant.png'), ...]
     """
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods or ()) - set(METHODS))
     if unknown:
         raise BcnetError(f"unknown explain methods {unknown}; choose from {METHODS}.")
     model, info = load_model(model_path, trust=trust)
     names = list(info.class_names)
     if class_name is not None and class_name not in names:
         raise BcnetError(f"class {class_name!r} is not one of the model's classes {names}.")
-    pixels = load_files(images, info.image_size)
     requested = None if class_name is None else names.index(class_name)
-    heat, classes = grad_cam(model, pixels, requested, layer=layer)
+    stain, tiles = from_model_extra(info.extra)
+    methods = methods or (METHODS if tiles is None else ("gradcam",))
+    if tiles is None:
+        pixels = load_files(images, info.image_size, stain)
+        heat, classes = grad_cam(model, pixels, requested, layer=layer)
+    else:  # whole images, maps stitched from their tiles
+        # bcnet_tf.evaluation imports Grad-CAM from this package: import it on use
+        from bcnet_tf.evaluation.tiled import predict_tiled, tiled_grad_cam
+
+        if "occlusion" in methods:
+            raise BcnetError(
+                "occlusion maps are not available for tile-mode models. Fix: --methods gradcam."
+            )
+        predictions = [predict_tiled(model, path, tiles, stain) for path in images]
+        pixels = [p.image[: p.height, : p.width] for p in predictions]
+        heat = [tiled_grad_cam(model, p, requested) for p in predictions]
+        classes = [
+            int(np.argmax(p.probabilities)) if requested is None else requested for p in predictions
+        ]
     written = []
     for path, image, gradcam_heat, target in zip(images, pixels, heat, classes, strict=True):
         stem = Path(path).stem

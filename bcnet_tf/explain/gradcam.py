@@ -61,6 +61,7 @@ def grad_cam(
     class_index: int | None = None,
     *,
     layer: str | None = None,
+    shared_scale: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM heat maps in [0, 1] at the input size, and the explained class ids.
 
@@ -69,6 +70,8 @@ def grad_cam(
         images: ``(n, height, width, 3)`` raw RGB pixels, as the model takes them.
         class_index: the class to explain; default: each image's predicted class.
         layer: the feature-map layer; default :func:`gradcam_layer`.
+        shared_scale: divide every map by the batch's peak instead of its own (tiles of
+            one image keep their relative strength when stitched).
 
     Example:
         >>> heat, classes = grad_cam(model, load_files(["scan.png"], 224))  # doctest: +SKIP
@@ -94,7 +97,7 @@ def grad_cam(
     features = tf.cast(features, tf.float32)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
-    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+    peak = tf.reduce_max(cam, axis=(0, 1, 2) if shared_scale else (1, 2), keepdims=True)
     cam = tf.math.divide_no_nan(cam, peak)
     heat = tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0]
     return heat.numpy(), classes.numpy()

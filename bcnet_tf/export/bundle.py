@@ -40,6 +40,7 @@ from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation.sources import ModelSource, resolve_source
+from bcnet_tf.evaluation.tiled import load_tiles
 from bcnet_tf.export.card import model_card
 from bcnet_tf.export.convert import (
     QUANTIZATIONS,
@@ -49,6 +50,7 @@ from bcnet_tf.export.convert import (
 )
 from bcnet_tf.io import atomic_directory
 from bcnet_tf.models.saving import ModelInfo, load_model, save_model
+from bcnet_tf.pathology.settings import from_model_extra
 
 FORMATS = ("keras", "savedmodel", "tflite")
 BUNDLE_FORMAT = "bcnet_tf.bundle/1"
@@ -92,9 +94,14 @@ def _images(
         raise BcnetError("export needs training images (calibration) and held-out images.")
     train, held_out = _sample(train, calibration, seed), _sample(held_out, holdout, seed)
     labels = np.array([info.class_names.index(r.label) for r in held_out])
+    stain, tiles = from_model_extra(info.extra)
+    if tiles is not None:  # the model takes tiles: calibrate and verify on tiles
+        calibration_tiles, _ = load_tiles([r.path for r in train], tiles, stain)
+        held_out_tiles, owners = load_tiles([r.path for r in held_out], tiles, stain)
+        return calibration_tiles[:calibration], held_out_tiles[:holdout], labels[owners][:holdout]
     return (
-        load_files([r.path for r in train], info.image_size),
-        load_files([r.path for r in held_out], info.image_size),
+        load_files([r.path for r in train], info.image_size, stain),
+        load_files([r.path for r in held_out], info.image_size, stain),
         labels,
     )
 
@@ -323,6 +330,8 @@ def _spec(
             "pixels": "RGB, 0..255, float32 (uint8 for an int8_io model), channels last",
             "resize": "area averaging when shrinking, bilinear when enlarging",
             "normalisation": "inside the model",
+            "stain": "extra.stain: normalise each (scaled) image before the model, if present",
+            "tiles": "extra.tiles: the model takes tiles; aggregate them per image, if present",
         },
         "extra": info.extra,
         "data": str(source.index.root),

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
+from bcnet_tf.pathology.tiles import TileSpec
 
 SCHEDULES = ("constant", "one_cycle", "one_cycle_switch", "fine_tune")
 
@@ -43,6 +45,13 @@ class TrainConfig:
         seed, deterministic: seeds everything; ``deterministic`` also turns on TF op
             determinism (bit-identical reruns, slower).
         strategy: ``default``, ``mirrored`` or ``multiworker`` (tf.distribute).
+        stain: H&E stain normalisation, ``none``, ``macenko`` or ``reinhard``, fitted on
+            ``stain_reference`` (an image file or a folder of them; default: up to 16
+            training images) and applied to every image, also after export.
+        tile_size: tile mode when > 0: the model classifies tiles of this side cut at
+            ``tile_scale`` of the native resolution, ``tiles_per_image`` random tissue
+            tiles (at least ``min_tissue`` tissue) per image and epoch; an image's
+            prediction aggregates its tiles (``tile_aggregate``: mean or majority).
     """
 
     model: str = "bcnet_vgg16"
@@ -79,6 +88,13 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     strategy: str = "default"
+    stain: str = "none"
+    stain_reference: str | None = None
+    tile_size: int = 0
+    tile_scale: float = 1.0
+    tiles_per_image: int = 8
+    min_tissue: float = 0.5
+    tile_aggregate: str = "mean"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -89,6 +105,25 @@ class TrainConfig:
             raise BcnetError(f"fast_path must be auto, on or off, not {self.fast_path!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise BcnetError("epochs, batch_size and learning_rate must be positive")
+        if self.stain not in ("none", *STAIN_METHODS):
+            raise BcnetError(f"stain must be none, macenko or reinhard, not {self.stain!r}")
+        if self.tile_size:
+            try:
+                self.tiles()
+            except ValueError as error:
+                raise BcnetError(str(error)) from None
+
+    def tiles(self) -> TileSpec | None:
+        """The tile spec of tile mode, or ``None`` for whole images."""
+        if not self.tile_size:
+            return None
+        return TileSpec(
+            size=self.tile_size,
+            scale=self.tile_scale,
+            min_tissue=self.min_tissue,
+            per_image=self.tiles_per_image,
+            aggregate=self.tile_aggregate,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

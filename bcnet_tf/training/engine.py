@@ -29,6 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf.data.augment import augmentation_policy
+from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
 from bcnet_tf.data.layouts import discover
 from bcnet_tf.data.pipeline import (
     class_weights,
@@ -43,6 +45,9 @@ from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import atomic_write_json
 from bcnet_tf.models import build_model, freeze_stages, get_spec
 from bcnet_tf.models.saving import ModelInfo
+from bcnet_tf.pathology.settings import model_extra
+from bcnet_tf.pathology.stain import StainNormalizer
+from bcnet_tf.pathology.tiles import TileSpec
 from bcnet_tf.training.callbacks import (
     EpochTime,
     ModelCheckpoints,
@@ -96,6 +101,8 @@ class _Run:
     policy: str
     strategy: tf.distribute.Strategy
     stages: tuple[tuple[str, ...], ...]
+    stain: StainNormalizer | None
+    tiles: TileSpec | None
 
 
 @dataclass
@@ -150,6 +157,42 @@ def _load_or_make_split(run_dir: Path, index: DatasetIndex, config: TrainConfig)
     return split
 
 
+def _load_or_fit_stain(run_dir: Path, config: TrainConfig, split: Split) -> StainNormalizer | None:
+    """The run's stain normaliser: ``stain.json`` when resuming, else fitted on the
+    reference images (default: up to 16 training images, seeded) and saved."""
+    if config.stain == "none":
+        return None
+    path = run_dir / "stain.json"
+    if path.exists():
+        return StainNormalizer.from_json(json.loads(path.read_text(encoding="utf-8")))
+    if config.stain_reference:
+        reference = Path(config.stain_reference)
+        paths = (
+            [reference]
+            if reference.is_file()
+            else sorted(
+                p
+                for p in reference.rglob("*")
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and skip_reason(p.relative_to(reference)) is None
+            )
+        )
+        if not paths:
+            raise BcnetError(f"no reference images in {reference} (--stain-reference).")
+    else:
+        order = np.random.default_rng(config.seed).permutation(len(split.train))[:16]
+        paths = [split.train[i].path for i in sorted(order)]
+    try:
+        stain = StainNormalizer.fit(config.stain, [decode_rgb(os.fspath(p)) for p in paths])
+    except ValueError as error:
+        raise BcnetError(
+            f"{error} ({len(paths)} reference images, e.g. {paths[0]}). Fix: pass "
+            "--stain-reference with well-stained H&E tissue, or use --stain reinhard."
+        ) from None
+    atomic_write_json(path, stain.to_json())
+    return stain
+
+
 def _loss(config: TrainConfig) -> keras.losses.Loss:
     if config.loss == "focal":
         return keras.losses.CategoricalFocalCrossentropy(label_smoothing=config.label_smoothing)
@@ -174,7 +217,9 @@ def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbac
             keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
         )
     guard = NaNGuard()
-    info = ModelInfo(tuple(run.names), config.model, (run.size, run.size))
+    info = ModelInfo(
+        tuple(run.names), config.model, (run.size, run.size), model_extra(run.stain, run.tiles)
+    )
     checkpoints = ModelCheckpoints(
         model, info, run.run_dir / "checkpoints", config.monitor, run.state.get("best")
     )
@@ -210,7 +255,9 @@ def _feature_data(
         views = [saved[f"view{i}"] for i in range(int(saved["views"]))]
         val_features = saved["val"]
     else:
-        plain = make_dataset(split.train, names, image_size=size, batch_size=config.batch_size)
+        plain = make_dataset(
+            split.train, names, image_size=size, batch_size=config.batch_size, stain=run.stain
+        )
         augment = augmentation_policy(config.augment, config.seed)
         count = config.feature_views if augment is not None else 1
         views = [extract_features(model, plain, description="features, plain view")]
@@ -218,7 +265,9 @@ def _feature_data(
             extract_features(model, plain, augment, f"features, augmented view {i}")
             for i in range(1, count)
         ]
-        val_images = make_dataset(split.val, names, image_size=size, batch_size=config.batch_size)
+        val_images = make_dataset(
+            split.val, names, image_size=size, batch_size=config.batch_size, stain=run.stain
+        )
         val_features = extract_features(model, val_images, description="features, validation")
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.stem}.tmp.npz")
@@ -283,7 +332,9 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         raise BcnetError("training needs a validation part: set val > 0.")
     names = list(index.class_names)
     spec = get_spec(config.model)
-    size = config.image_size or spec.default_size
+    tiles = config.tiles()
+    size = tiles.size if tiles else config.image_size or spec.default_size
+    stain = _load_or_fit_stain(run_dir, config, split)
 
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {"completed": []}
@@ -304,12 +355,14 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         split,
         names,
         size,
-        math.ceil(len(split.train) / config.batch_size),
+        math.ceil(len(split.train) * (tiles.per_image if tiles else 1) / config.batch_size),
         class_weights(split.train, names) if config.class_weights else None,
         state,
         policy,
         strategy,
         spec.stages,
+        stain,
+        tiles,
     )
     for i, phase in enumerate(make_plan(config, spec.stages)):
         if i in state["completed"] or state.get("stopped"):
@@ -339,7 +392,9 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
     frozen = backbone_is_frozen(model)
     if config.fast_path == "on" and not frozen:
         raise BcnetError("fast_path='on' needs a frozen backbone (freeze='all').")
-    fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen)
+    if config.fast_path == "on" and run.tiles:
+        raise BcnetError("fast_path='on' does not work in tile mode (tiles differ each epoch).")
+    fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen and not run.tiles)
     resumed = backup_epoch(run.run_dir / "backup" / f"phase{index}")
     start = phase.start if resumed is None else resumed
 
@@ -368,9 +423,16 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
                 start=start,
                 end=phase.end,
                 seed=config.seed,
+                stain=run.stain,
+                tiles=run.tiles,
             )
             val = make_dataset(
-                run.split.val, run.names, image_size=run.size, batch_size=config.batch_size
+                run.split.val,
+                run.names,
+                image_size=run.size,
+                batch_size=config.batch_size,
+                stain=run.stain,
+                tiles=run.tiles,
             )
         callbacks = _callbacks(run, model, index)
         trainer.compile(
