@@ -23,9 +23,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def measure_model(name: str, precision: str, batch: int = 32, steps: int = 5) -> dict:
-    """Train and predict images/s of ``name`` at its default size under ``precision``
-    (a policy name or ``auto``); call in a fresh process."""
+def measure_model(
+    name: str,
+    precision: str,
+    batch: int = 32,
+    steps: int = 5,
+    size: int | None = None,
+    freeze: str | None = None,
+    jit_compile: bool | str = "auto",
+) -> dict:
+    """Train and predict images/s of ``name`` at ``size`` (default: its own) under
+    ``precision`` (a policy name or ``auto``), with the model's default freezing unless
+    ``freeze`` is given; ``jit_compile`` as Keras' ``compile`` takes it. Call in a fresh
+    process."""
     import keras
     import numpy as np
 
@@ -33,14 +43,14 @@ def measure_model(name: str, precision: str, batch: int = 32, steps: int = 5) ->
     from bcnet_tf.training.precision import set_precision
 
     set_precision(precision)
-    model = build_model(name, 3)
-    size = get_spec(name).default_size
+    size = size or get_spec(name).default_size
+    model = build_model(name, 3, image_size=size, freeze=freeze)
     conv_dtype = next(
         layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
     )
     images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype("float32")
     labels = keras.utils.to_categorical(np.arange(batch) % 3, 3)
-    model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy", jit_compile=jit_compile)
 
     def rate(step) -> float:
         for _ in range(2):
@@ -68,9 +78,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--freeze", help=argparse.SUPPRESS)
+    parser.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure_model(*args.worker, args.batch, args.steps)))
+        jit = True if args.jit else "auto"
+        row = measure_model(*args.worker, args.batch, args.steps, args.size, args.freeze, jit)
+        print(json.dumps(row))
         return
     from bcnet_tf.models import list_models
 

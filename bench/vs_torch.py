@@ -1,0 +1,152 @@
+"""bcnet_tf against PyTorch/torchvision on this machine: training and inference images/s.
+
+The zoo's ``resnet18``, ``resnet34``, ``resnet50`` (all layers trained) and
+``bcnet_vgg16`` (its default: frozen VGG16, BCNet head trained) against the torchvision equivalents
+built the same way, at 224 px batch 32 and 128 px batch 64, on the same synthetic
+pixels, each framework and setting in its own process. Images/s = batch / median step
+time over ``--steps`` timed steps after two warm-up steps.
+
+* bcnet_tf: the library's defaults (``precision="auto"``: mixed_bfloat16 on this CPU),
+  plus any ``--keras`` variants, e.g. ``jit`` (XLA, ``jit_compile=True``).
+* PyTorch: default float32, and its best CPU setting here, channels-last + bfloat16
+  autocast (``../shared/stack-notes.md``).
+
+PyTorch is a bench-only dependency: ``pip install torch==2.14.1 torchvision==0.29.1``.
+
+    python -m bench.vs_torch [--models resnet18,...] [--steps 5] [--keras default,jit]
+
+Prints a table and, last, ``ratio: X``: the smallest bcnet_tf-default / best-PyTorch
+ratio over all rows, training and inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from bench._worker import run_worker
+
+SHAPES = ((224, 32), (128, 64))
+MODELS = ("resnet18", "resnet34", "resnet50", "bcnet_vgg16")
+TORCH_SETTINGS = ("fp32", "channels_last_bf16")
+KERAS_SETTINGS = {"default": [], "jit": ["--jit"]}
+
+
+def _torch_model(name: str, classes: int):
+    import torch
+    import torchvision
+
+    if name == "bcnet_vgg16":
+        features = torchvision.models.vgg16().features
+        features.requires_grad_(False)
+        return torch.nn.Sequential(
+            features,
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(512, 1024),
+            torch.nn.ReLU(),
+            torch.nn.Linear(1024, 1024),
+            torch.nn.ReLU(),
+            torch.nn.Linear(1024, classes),
+        )
+    return getattr(torchvision.models, name)(num_classes=classes)
+
+
+def measure_torch(name: str, setting: str, size: int, batch: int, steps: int) -> dict:
+    """Train and inference images/s of the torchvision equivalent; fresh process."""
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    model = _torch_model(name, 3)
+    images = torch.rand(batch, 3, size, size) * 255
+    labels = torch.arange(batch) % 3
+    best = setting == "channels_last_bf16"
+    if best:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=best)
+
+    def train_step() -> None:
+        model.train()
+        optimizer.zero_grad()
+        with autocast():
+            loss = loss_fn(model(images / 255), labels)
+        loss.backward()
+        optimizer.step()
+
+    def predict_step() -> None:
+        model.eval()
+        with torch.inference_mode(), autocast():
+            model(images / 255)
+
+    return {"train": _rate(train_step, batch, steps), "predict": _rate(predict_step, batch, steps)}
+
+
+def _rate(step, batch: int, steps: int) -> float:
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--keras", default="default", help="comma-separated: default, jit")
+    parser.add_argument("--torch-worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.torch_worker:
+        name, setting, size, batch = args.torch_worker
+        print(json.dumps(measure_torch(name, setting, int(size), int(batch), args.steps)))
+        return
+
+    keras_settings = args.keras.split(",")
+    columns = [f"keras {k}" for k in keras_settings] + [f"torch {t}" for t in TORCH_SETTINGS]
+    print(f"images/s, median of {args.steps} steps; train | predict")
+    print(f"{'model':12s} {'px':>4s} {'batch':>5s}  " + "  ".join(f"{c:>26s}" for c in columns))
+    ratios = []
+    for name in args.models.split(","):
+        for size, batch in SHAPES:
+            rows = {}
+            for setting in keras_settings:
+                freeze = ["--freeze", "none"] if name != "bcnet_vgg16" else []
+                rows[f"keras {setting}"] = run_worker(
+                    "bench.models",
+                    *("--worker", name, "auto", "--size", str(size), "--batch", str(batch)),
+                    *("--steps", str(args.steps), *freeze, *KERAS_SETTINGS[setting]),
+                )
+            for setting in TORCH_SETTINGS:
+                rows[f"torch {setting}"] = run_worker(
+                    "bench.vs_torch",
+                    "--torch-worker",
+                    name,
+                    setting,
+                    str(size),
+                    str(batch),
+                    "--steps",
+                    str(args.steps),
+                )
+            cells = "  ".join(
+                f"{rows[c]['train']:12.1f} | {rows[c]['predict']:11.1f}" for c in columns
+            )
+            print(f"{name:12s} {size:4d} {batch:5d}  {cells}", flush=True)
+            best = rows["torch channels_last_bf16"]
+            mine = rows[f"keras {keras_settings[0]}"]
+            ratios += [mine["train"] / best["train"], mine["predict"] / best["predict"]]
+    print(f"ratio: {min(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
