@@ -15,12 +15,25 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def images_per_second(step: Callable[[], object], batch: int, steps: int) -> float:
+    """``batch`` / median time of ``steps`` calls of ``step`` after two warm-up calls."""
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
 
 
 def measure_model(
@@ -51,24 +64,13 @@ def measure_model(
     images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype("float32")
     labels = keras.utils.to_categorical(np.arange(batch) % 3, 3)
     model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy", jit_compile=jit_compile)
-
-    def rate(step) -> float:
-        for _ in range(2):
-            step()
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        return batch / statistics.median(times)
-
     return {
         "model": name,
         "precision": precision,
         "conv_dtype": conv_dtype,
         "size": size,
-        "train": rate(lambda: model.train_on_batch(images, labels)),
-        "predict": rate(lambda: model.predict_on_batch(images)),
+        "train": images_per_second(lambda: model.train_on_batch(images, labels), batch, steps),
+        "predict": images_per_second(lambda: model.predict_on_batch(images), batch, steps),
     }
 
 
