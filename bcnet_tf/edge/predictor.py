@@ -120,10 +120,8 @@ class Predictor:
         if self.tiles is None:
             resized = resize_rgb(image, self.image_size)
             return (self.stain(resized) if self.stain else resized)[None]
-        height, width = image.shape[:2]
         if self.tiles.scale != 1.0:
-            scale = self.tiles.scale
-            image = resize_rgb(image, (max(1, round(height * scale)), max(1, round(width * scale))))
+            image = resize_rgb(image, self.tiles.scaled_size(*image.shape[:2]))
         padded, corners = tile_layout(self.stain(image) if self.stain else image, self.tiles)
         return extract_tiles(padded, corners, self.tiles.size)
 

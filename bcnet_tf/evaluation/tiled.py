@@ -57,9 +57,7 @@ def prepare_image(
     padded image, its tissue tiles' corners and the size before padding."""
     image = decode_rgb(os.fspath(path))
     if tiles.scale != 1.0:
-        height, width = image.shape[:2]
-        size = (max(1, round(height * tiles.scale)), max(1, round(width * tiles.scale)))
-        image = resize_image(image, size).numpy()
+        image = resize_image(image, tiles.scaled_size(*image.shape[:2])).numpy()
     if stain is not None:
         image = stain(image)
     padded, corners = tile_layout(image, tiles)

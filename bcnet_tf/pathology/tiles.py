@@ -71,6 +71,10 @@ class TileSpec:
     def step(self) -> int:
         return self.stride or self.size
 
+    def scaled_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size an image of ``height`` x ``width`` is resized to before tiling."""
+        return max(1, round(height * self.scale)), max(1, round(width * self.scale))
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

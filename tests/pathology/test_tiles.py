@@ -137,3 +137,18 @@ def test_training_draws_random_tissue_tiles_reproducibly(slides: Path) -> None:
     both, resumed = epoch(0), epoch(1)
     assert np.array_equal(both[len(resumed) :], resumed)  # a resumed epoch repeats itself
     assert not np.array_equal(both[: len(resumed)], resumed)  # and epochs differ
+
+
+def test_a_tile_scale_resizes_the_image_the_same_way_everywhere(slides: Path) -> None:
+    import tensorflow as tf
+
+    from bcnet_tf.data.pipeline import load_tile_source
+    from bcnet_tf.evaluation.tiled import prepare_image
+
+    spec = TileSpec(size=16, scale=0.5, min_tissue=0.5)
+    path = str(next(slides.rglob("*.png")))
+    image, corners, size = prepare_image(path, spec)
+    assert size == spec.scaled_size(64, 96) == (32, 48)
+    graph_image, graph_corners = load_tile_source(tf.constant(path), tf.constant(True), spec)
+    assert np.array_equal(graph_image.numpy(), image)
+    assert np.array_equal(graph_corners.numpy(), corners)
