@@ -12,6 +12,7 @@ first image; and a before / Macenko / Reinhard figure (written to ``--figure``, 
 default under ``saved_models/``: it shows the shared images, which stay out of git).
 
     python -m bench.histology [--epochs 3] [--repeats 3] [--figure PATH]
+                              [--synthetic-figure docs/stain_synthetic.png]
 
 Prints ``ratio: X`` last: later-epoch over first-epoch tiles/s with Macenko on.
 """
@@ -59,7 +60,7 @@ def _worker(stain: str, epochs: int) -> dict:
     return {"tiles": count, "first": count / seconds[0], "later": count / later}
 
 
-def _stain_effect(figure: Path) -> dict:
+def _stain_effect(paths: list[Path], figure: Path) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,7 +69,7 @@ def _stain_effect(figure: Path) -> dict:
     from bcnet_tf.data.decode import decode_rgb
     from bcnet_tf.pathology.stain import StainNormalizer, lab_statistics, macenko_stains
 
-    images = [decode_rgb(str(p)) for p in sorted(SAMPLES.glob("*.png"))]
+    images = [decode_rgb(str(p)) for p in paths]
     variants = {"original": images}
     for method in ("macenko", "reinhard"):
         normalizer = StainNormalizer.fit(method, images[:1])
@@ -85,7 +86,9 @@ def _stain_effect(figure: Path) -> dict:
     fig, axes = plt.subplots(3, columns, figsize=(1.6 * columns, 3.6))
     for row, (name, group) in enumerate(variants.items()):
         for col, image in enumerate(group):
-            axes[row, col].imshow(image[::4, ::4])
+            axes[row, col].imshow(
+                image[:: max(1, image.shape[0] // 128), :: max(1, image.shape[1] // 128)]
+            )
             axes[row, col].axis("off")
         axes[row, 0].set_title(name, fontsize=8, loc="left")
     figure.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +99,14 @@ def _stain_effect(figure: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="0: the figures only")
     parser.add_argument(
         "--figure", type=Path, default=Path("saved_models/bench/stain_breakhis.png")
+    )
+    parser.add_argument(
+        "--synthetic-figure",
+        type=Path,
+        help="also draw the figure for 8 embedded synthetic tiles (one per patient tint)",
     )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -107,8 +115,16 @@ def main() -> None:
         return
     if not SAMPLES.is_dir():
         sys.exit(f"{SAMPLES} is not present")
-    print(json.dumps(_stain_effect(args.figure), indent=1))
+    print(json.dumps(_stain_effect(sorted(SAMPLES.glob("*.png")), args.figure), indent=1))
     print(f"figure: {args.figure}")
+    if args.synthetic_figure:
+        from bcnet_tf.data.synthetic import synthetic_dataset
+
+        tiles = sorted(Path(synthetic_dataset()).rglob("*.png"))[::18]
+        print(json.dumps(_stain_effect(tiles, args.synthetic_figure), indent=1))
+        print(f"figure: {args.synthetic_figure}")
+    if args.repeats < 1:  # figures only
+        return
     results = {}
     for stain in ("", "macenko"):
         runs = [

@@ -127,6 +127,11 @@ class Predictor:
 
     def load(self, paths: list[str | os.PathLike[str]]) -> np.ndarray:
         """Decode and prepare whole-image files: ``uint8`` ``(n, h, w, 3)``."""
+        if self.tiles is not None:
+            raise BcnetError(
+                f"{self.bundle} is a tile-mode bundle: each image gives several tiles. "
+                "Fix: use predict(paths), or pixels(image) for one decoded image."
+            )
         return np.concatenate([self.pixels(decode_rgb(os.fspath(p))) for p in paths])
 
     def probabilities(self, pixels: np.ndarray, tta: bool = False) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bcnet_tf.edge import Predictor
+from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation import evaluate
 from bcnet_tf.export import export
 from bcnet_tf.models.saving import read_info
@@ -67,6 +68,8 @@ def test_evaluation_is_per_image_and_the_edge_predictor_agrees(tile_run: Path) -
     check = spec["artifacts"]["model_float32.tflite"]["verification"]
     assert check["passed"] and check["images"] > len(records)  # verified on tiles
     predictor = Predictor(bundle)
+    with pytest.raises(BcnetError, match="tile-mode bundle"):
+        predictor.load([records[0].path])  # whole-image batches make no sense here
     predictions = predictor.predict([r.path for r in records], top_k=2)
     edge = np.array([[p.probabilities[n] for n in evaluation.class_names] for p in predictions])
     # same tiles, same normaliser, same aggregation; only the resize backend differs
