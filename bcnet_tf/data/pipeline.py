@@ -33,6 +33,13 @@ from bcnet_tf.pathology.tiles import TileSpec, tile_layout
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def _parallel_map(ds: tf.data.Dataset, function) -> tf.data.Dataset:
+    """``ds.map`` in parallel, without AutoGraph: these functions use ``tf.cond``
+    rather than Python control flow, and converting them cost ~0.6 s per dataset
+    (``bench/pipeline.py``)."""
+    return ds.map(tf.autograph.experimental.do_not_convert(function), num_parallel_calls=AUTOTUNE)
+
+
 def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(image_size, int):
         return image_size, image_size
@@ -227,14 +234,12 @@ def _decoded(
     if shuffle_seed is not None:
         ds = ds.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
     if tiles is None:
-        ds = ds.map(
-            lambda path, native, label: (load_image(path, native, size, stain), label),
-            num_parallel_calls=AUTOTUNE,
+        ds = _parallel_map(
+            ds, lambda path, native, label: (load_image(path, native, size, stain), label)
         )
     else:
-        ds = ds.map(
-            lambda path, native, label: (*load_tile_source(path, native, tiles, stain), label),
-            num_parallel_calls=AUTOTUNE,
+        ds = _parallel_map(
+            ds, lambda path, native, label: (*load_tile_source(path, native, tiles, stain), label)
         )
     if cache == "memory":
         return ds.cache()
@@ -251,20 +256,20 @@ def _expand_tiles(
     ``random_seeds`` (a dataset of stateless ``[2]`` seeds) is given, else every grid
     tile with tissue, in order."""
     if random_seeds is None:
-        return ds.map(
+        return _parallel_map(
+            ds,
             lambda image, corners, label: (
                 _crop_tiles(image, corners, tiles.size),
                 tf.fill([tf.shape(corners)[0]], label),
             ),
-            num_parallel_calls=AUTOTUNE,
         ).unbatch()
     images = int(ds.cardinality())
-    ds = tf.data.Dataset.zip(ds, random_seeds).map(
+    ds = _parallel_map(
+        tf.data.Dataset.zip(ds, random_seeds),
         lambda element, seed: (
             random_tiles(element[0], element[1], tiles, seed),
             tf.fill([tiles.per_image], element[2]),
         ),
-        num_parallel_calls=AUTOTUNE,
     )
     ds = ds.unbatch()
     if images >= 0:  # known length: Keras then stops an epoch without probing for more
@@ -355,10 +360,10 @@ def make_dataset(
         ds = _expand_tiles(ds, tiles, _random_seeds(seed, True) if training else None)
         if training:
             ds = ds.shuffle(min(len(records) * tiles.per_image, shuffle_buffer), seed=seed)
-    ds = ds.batch(batch_size).map(_to_float(len(class_names), label_mode), AUTOTUNE)
+    ds = _parallel_map(ds.batch(batch_size), _to_float(len(class_names), label_mode))
     layer = augmentation_policy(augment, seed) if isinstance(augment, str) else augment
     if training and layer is not None:
-        ds = ds.map(lambda x, y: (layer(x, training=True), y), num_parallel_calls=AUTOTUNE)
+        ds = _parallel_map(ds, lambda x, y: (layer(x, training=True), y))
     return ds.prefetch(AUTOTUNE)
 
 
@@ -404,7 +409,7 @@ def epoch_batches(
         return ds.batch(batch_size)
 
     epochs = [epoch(e) for e in range(start, end)]
-    return reduce(tf.data.Dataset.concatenate, epochs).map(convert, AUTOTUNE).prefetch(AUTOTUNE)
+    return _parallel_map(reduce(tf.data.Dataset.concatenate, epochs), convert).prefetch(AUTOTUNE)
 
 
 def class_weights(records: Sequence[ImageRecord], class_names: Sequence[str]) -> dict[int, float]:
