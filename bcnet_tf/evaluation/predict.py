@@ -9,10 +9,35 @@ and TTA hurt on BUSI (accuracy 0.813 -> 0.732), so leave it off for them.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+_INFERENCE: weakref.WeakKeyDictionary[keras.Model, Callable[[tf.Tensor], tf.Tensor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def inference_function(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``model(x, training=False)`` as one graph traced once per model for any batch
+    size, kept while the model lives. Calling a model eagerly runs op by op: ResNet50
+    at 224 px predicts 117 images in 32.2 s eagerly and in 10.9 s through this graph,
+    tracing included (2-core CPU).
+
+    Example:
+        >>> probabilities = inference_function(model)(images)  # doctest: +SKIP
+    """
+    if model not in _INFERENCE:
+        owner = weakref.ref(model)  # the cache must not keep the model alive
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        _INFERENCE[model] = tf.function(
+            lambda images: owner()(images, training=False), input_signature=[spec]
+        )
+    return _INFERENCE[model]
 
 
 def tta_views(images: tf.Tensor) -> list[tf.Tensor]:
@@ -60,5 +85,6 @@ def predict_pixels(
     """
     images = tf.convert_to_tensor(images, tf.float32)
     views = tta_views(images) if tta else [images]
-    outputs = [keras.ops.convert_to_numpy(model(view, training=False)) for view in views]
+    forward = inference_function(model)
+    outputs = [forward(view).numpy() for view in views]
     return np.mean(outputs, axis=0).astype(np.float64)

@@ -1,10 +1,14 @@
-"""Test-time augmentation: the views, and that prediction averages over them."""
+"""Test-time augmentation: the views, and that prediction averages over them; the
+traced inference graph."""
+
+import gc
+import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from bcnet_tf.evaluation.predict import predict_probabilities, tta_views
+from bcnet_tf.evaluation.predict import inference_function, predict_probabilities, tta_views
 
 
 def test_views_are_the_dihedral_transforms_for_square_images() -> None:
@@ -32,3 +36,23 @@ def test_prediction_averages_the_views() -> None:
     assert labels.tolist() == [0, 1, 0, 1, 1]
     assert np.allclose(averaged, expected, atol=1e-6)
     assert not np.allclose(plain, averaged)
+
+
+def test_inference_graph_matches_the_model_traces_once_and_lets_the_model_go() -> None:
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    forward = inference_function(model)
+    assert inference_function(model) is forward
+    rng = np.random.default_rng(0)
+    for batch in (5, 2, 7):  # every batch size through the one graph
+        images = rng.uniform(0, 255, (batch, 6, 6, 3)).astype("float32")
+        expected = model(images, training=False).numpy()
+        assert np.allclose(forward(tf.constant(images)).numpy(), expected, atol=1e-6)
+    assert forward.experimental_get_tracing_count() == 1
+    owner = weakref.ref(model)
+    del model, forward
+    gc.collect()
+    assert owner() is None
