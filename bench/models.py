@@ -3,7 +3,8 @@
 Each model at its default input size, batch 32, synthetic pixels, its default freezing
 (BCNet and SqueezeNet train only their head), under float32 and mixed_bfloat16; each
 (model, precision) in its own process. Images/s = batch / median step time over
-``--steps`` timed steps after two warm-up steps.
+``--steps`` timed steps after two warm-up steps. Prediction goes through
+:func:`bcnet_tf.evaluation.predict.predict_pixels`, the library's own path.
 
     python -m bench.models [--models resnet18,resnet9] [--steps 5] [--batch 32]
 """
@@ -52,6 +53,7 @@ def measure_model(
     import keras
     import numpy as np
 
+    from bcnet_tf.evaluation.predict import predict_pixels
     from bcnet_tf.models import build_model, get_spec
     from bcnet_tf.training.precision import set_precision
 
@@ -70,7 +72,7 @@ def measure_model(
         "conv_dtype": conv_dtype,
         "size": size,
         "train": images_per_second(lambda: model.train_on_batch(images, labels), batch, steps),
-        "predict": images_per_second(lambda: model.predict_on_batch(images), batch, steps),
+        "predict": images_per_second(lambda: predict_pixels(model, images), batch, steps),
     }
 
 
