@@ -25,7 +25,7 @@ import numpy as np
 
 from bcnet_tf.data.layers import RandomAffine, RandomStainJitter
 from bcnet_tf.models import build_model, get_spec, list_models
-from bench.models import images_per_second
+from bench.models import conv_compute_dtype, images_per_second
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -45,9 +45,7 @@ def check_model(name: str, policy: str, batch: int = 64) -> dict:
     row = {
         "model": name,
         "policy": policy,
-        "conv_dtype": next(
-            layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
-        ),
+        "conv_dtype": conv_compute_dtype(model),
         "output_dtype": str(output.dtype),
         "finite": bool(np.isfinite(losses).all() and np.isfinite(output).all()),
         "train": images_per_second(lambda: model.train_on_batch(pixels, targets), batch, 10),

@@ -37,6 +37,16 @@ def images_per_second(step: Callable[[], object], batch: int, steps: int) -> flo
     return batch / statistics.median(times)
 
 
+def conv_compute_dtype(model) -> str:
+    """The compute dtype of ``model``'s first convolution (what a precision policy
+    really ran)."""
+    import keras
+
+    return next(
+        layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    )
+
+
 def measure_model(
     name: str,
     precision: str,
@@ -60,9 +70,7 @@ def measure_model(
     set_precision(precision)
     size = size or get_spec(name).default_size
     model = build_model(name, 3, image_size=size, freeze=freeze)
-    conv_dtype = next(
-        layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
-    )
+    conv_dtype = conv_compute_dtype(model)
     images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype("float32")
     labels = keras.utils.to_categorical(np.arange(batch) % 3, 3)
     model.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy", jit_compile=jit_compile)
