@@ -3,12 +3,12 @@
 For ``resnet18`` (random init: no ImageNet download here; 128 px as study 000) and
 ``squeezenet`` (the shared real ImageNet weights, frozen backbone), each trained briefly
 on ``../shared/data/busi_256`` with the library defaults, then exported with
-``bcnet_tf.export``: file size, per-image latency (batch 1, 2 threads, median of
-``--repeats`` after warm-up) of Keras and of every TFLite file, and each file's top-1
-agreement with Keras and accuracy change on the run's test split (from the export's
-own verification). Each model runs in its own process.
+``bcnet_tf.export``: file size, per-image latency (batch 1, 2 threads; median of 5
+rounds of ``--repeats`` calls, the artifacts timed in turns) of Keras and of every
+TFLite file, and each file's top-1 agreement with Keras and accuracy change on the
+run's test split (from the export's own verification). Each model runs in its own process.
 
-    python -m bench.edge [--data DIR] [--epochs 6] [--repeats 50]
+    python -m bench.edge [--data DIR] [--epochs 6] [--repeats 20]
 
 Goal: int8 >= 3.5x smaller and >= 2.5x faster than float32 TFLite, >= 99 % agreement.
 Prints ``ratio: X`` (float32 / int8 latency, the smaller over both models) last.
@@ -22,6 +22,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ import numpy as np
 from bench._worker import run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: Timing rounds; each artifact runs ``--repeats`` times per round, in turn with the others.
+ROUNDS = 5
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODELS = {
@@ -40,15 +44,23 @@ MODELS = {
 }
 
 
-def _median_ms(predict, pixels: np.ndarray, repeats: int) -> float:
-    for _ in range(5):
-        predict(pixels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predict(pixels)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def _latencies_ms(
+    predictors: dict[str, Callable[[np.ndarray], object]], pixels: np.ndarray, repeats: int
+) -> dict[str, float]:
+    """Median ms per call of each predictor, timed in turns (``ROUNDS`` rounds of
+    ``repeats`` calls each, every predictor once per round) so that a slow spell of a
+    shared machine hits every artifact alike instead of skewing one of them."""
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for predict in predictors.values():
+        for _ in range(5):
+            predict(pixels)
+    for _ in range(ROUNDS):
+        for name, predict in predictors.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                predict(pixels)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
@@ -68,26 +80,26 @@ def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
         keras_model, info = load_model(bundle / "model.keras")
         pixels = np.random.default_rng(0).uniform(0, 255, (1, *info.image_size, 3))
         pixels = pixels.astype(np.float32)
-        rows = [
-            {
-                "artifact": "keras",
-                "bytes": spec["artifacts"]["model.keras"]["bytes"],
-                "ms": _median_ms(lambda x: keras_model.predict_on_batch(x), pixels, repeats),
-                "agreement": 1.0,
-                "accuracy_change": 0.0,
-                "accuracy": spec["artifacts"]["model.keras"]["verification"]["accuracy"],
-            }
-        ]
-        for name, artifact in spec["artifacts"].items():
-            if not name.endswith(".tflite"):
-                continue
-            runner = TFLiteModel(bundle / name, threads=2)
+        files = {"keras": "model.keras"} | {
+            name.removeprefix("model_").removesuffix(".tflite"): name
+            for name in spec["artifacts"]
+            if name.endswith(".tflite")
+        }
+        predictors = {"keras": keras_model.predict_on_batch} | {
+            short: TFLiteModel(bundle / name, threads=2).predict
+            for short, name in files.items()
+            if short != "keras"
+        }
+        latency = _latencies_ms(predictors, pixels, repeats)
+        rows = []
+        for short, name in files.items():
+            artifact = spec["artifacts"][name]
             check = artifact["verification"]
             rows.append(
                 {
-                    "artifact": name.removeprefix("model_").removesuffix(".tflite"),
+                    "artifact": short,
                     "bytes": artifact["bytes"],
-                    "ms": _median_ms(runner.predict, pixels, repeats),
+                    "ms": latency[short],
                     "agreement": check["top1_agreement"],
                     "accuracy_change": check["accuracy_change"],
                     "accuracy": check["accuracy"],
@@ -105,14 +117,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(SHARED / "data" / "busi_256"))
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--worker", choices=tuple(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(_worker(args.worker, args.data, args.epochs, args.repeats)))
         return
     ratios = []
-    print(f"data {args.data}, {args.epochs} epochs, batch 1, 2 threads, median of {args.repeats}")
+    print(
+        f"data {args.data}, {args.epochs} epochs, batch 1, 2 threads, "
+        f"median of {ROUNDS} rounds x {args.repeats} calls, artifacts in turns"
+    )
     header = (
         f"{'model':<11} {'artifact':<9} {'MB':>7} {'ms/img':>7} {'agree':>7} {'acc':>6} {'Δacc':>7}"
     )

