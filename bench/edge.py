@@ -80,15 +80,14 @@ def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
         keras_model, info = load_model(bundle / "model.keras")
         pixels = np.random.default_rng(0).uniform(0, 255, (1, *info.image_size, 3))
         pixels = pixels.astype(np.float32)
-        files = {"keras": "model.keras"} | {
+        tflite = {
             name.removeprefix("model_").removesuffix(".tflite"): name
             for name in spec["artifacts"]
             if name.endswith(".tflite")
         }
+        files = {"keras": "model.keras", **tflite}
         predictors = {"keras": keras_model.predict_on_batch} | {
-            short: TFLiteModel(bundle / name, threads=2).predict
-            for short, name in files.items()
-            if short != "keras"
+            short: TFLiteModel(bundle / name, threads=2).predict for short, name in tflite.items()
         }
         latency = _latencies_ms(predictors, pixels, repeats)
         rows = []
