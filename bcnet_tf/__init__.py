@@ -14,8 +14,10 @@ The package reads as the pipeline it implements::
 Installs: ``bcnet_tf[train]`` for everything but the edge predictor,
 ``bcnet_tf[edge]`` for the edge predictor alone.
 
-Public names are imported lazily, so ``import bcnet_tf`` stays cheap and never
-imports TensorFlow until a function that needs it is used.
+Public names and the sub-packages are imported lazily, so ``import bcnet_tf`` stays
+cheap and never imports TensorFlow until a function that needs it is used.
+``bcnet_tf.explain`` and ``bcnet_tf.export`` are the sub-packages; their main
+functions are ``bcnet_tf.explain_images`` and ``bcnet_tf.export_bundle``.
 
 Example:
     >>> import bcnet_tf
@@ -25,6 +27,7 @@ Example:
     ...                                  image_size=224, training=True)  # doctest: +SKIP
     >>> model = bcnet_tf.build_model("bcnet_vgg16", len(index.class_names),
     ...                              weights="imagenet")     # doctest: +SKIP
+    >>> bcnet_tf.export_bundle("saved_models/run", out="bundle")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bcnet_tf.errors import missing_extra_hint
 
 __version__ = "0.1.0"
 
+#: Public name -> ``"module"`` (same attribute name) or ``"module:attribute"``.
 _LAZY_EXPORTS = {
     "discover": "bcnet_tf.data.layouts",
     "DatasetIndex": "bcnet_tf.data.records",
@@ -56,24 +60,43 @@ _LAZY_EXPORTS = {
     "TrainConfig": "bcnet_tf.training",
     "train": "bcnet_tf.training",
     "evaluate": "bcnet_tf.evaluation",
-    "explain": "bcnet_tf.explain",
-    "export": "bcnet_tf.export",
+    "explain_images": "bcnet_tf.explain:explain",
+    "export_bundle": "bcnet_tf.export:export",
     "Predictor": "bcnet_tf.edge",
 }
+
+_SUBPACKAGES = (
+    "data",
+    "pathology",
+    "models",
+    "training",
+    "evaluation",
+    "explain",
+    "export",
+    "edge",
+)
 
 __all__ = ["__version__", *_LAZY_EXPORTS]
 
 
+def _import(module: str, name: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        hint = missing_extra_hint(error)
+        if hint is None:
+            raise
+        raise ModuleNotFoundError(f"bcnet_tf.{name} needs it: {hint}", name=error.name) from None
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return _import(f"bcnet_tf.{name}", name)
     if name in _LAZY_EXPORTS:
-        try:
-            module = importlib.import_module(_LAZY_EXPORTS[name])
-        except ModuleNotFoundError as error:
-            hint = missing_extra_hint(error)
-            if hint is None:
-                raise
-            raise ModuleNotFoundError(
-                f"bcnet_tf.{name} needs it: {hint}", name=error.name
-            ) from None
-        return getattr(module, name)
+        module, _, attribute = _LAZY_EXPORTS[name].partition(":")
+        return getattr(_import(module, name), attribute or name)
     raise AttributeError(f"module 'bcnet_tf' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_EXPORTS, *_SUBPACKAGES])

@@ -10,43 +10,41 @@ Commands:
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
     predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
     app BUNDLE       web demo: upload an image, see probabilities and Grad-CAM
+
+Every command takes ``--help`` (each flag with its description, allowed values and
+default) and ``--verbose`` (TensorFlow's start-up log, hidden otherwise). Bad input,
+a missing optional install or an OS error (disk full, permission denied) ends in one
+line naming the file and the fix, with exit status 2 (input) or 1 (OS).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bcnet_tf import __version__
-from bcnet_tf.errors import BcnetError, missing_extra_hint
+from bcnet_tf.console import ArgumentParser, add_verbose_flag, quiet_tensorflow, run_program
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.settings import Choices, add_setting_argument, add_settings_arguments
+from bcnet_tf.training.config import TrainConfig
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", nargs="?", help="dataset folder or CSV manifest")
+def _synthetic_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--synthetic",
         action="store_true",
         help="use the embedded synthetic IDC-grade dataset (drawn into the cache once)",
     )
-    parser.add_argument(
-        "--layout",
-        default="auto",
-        choices=("auto", "folders", "breakhis", "databiox", "csv"),
-        help="dataset layout (default: detect)",
-    )
-    parser.add_argument(
-        "--label-by",
-        default="class",
-        choices=("class", "subtype"),
-        help="BreakHis: benign/malignant (class) or the 8 subtypes",
-    )
-    parser.add_argument("--magnification", help="keep one magnification, e.g. 40X")
+
+
+def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="?", help="dataset folder or CSV manifest")
+    _synthetic_flag(parser)
+    for name in ("layout", "label_by", "magnification"):
+        add_setting_argument(parser, TrainConfig, name, keep_default=True)
 
 
 def _discover(args: argparse.Namespace):
@@ -143,9 +141,15 @@ def _models(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from bcnet_tf.settings import settings_from_arguments
-    from bcnet_tf.training import TrainConfig, train
+    from bcnet_tf.training import train
 
-    result = train(settings_from_arguments(TrainConfig, args))
+    config = settings_from_arguments(TrainConfig, args)
+    if args.synthetic == (config.data is not None):
+        raise BcnetError(
+            "give --data DIR (a dataset folder or CSV manifest) or --synthetic (the "
+            "embedded synthetic dataset), one of the two."
+        )
+    result = train(config)
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
     print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")
@@ -157,6 +161,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from bcnet_tf.evaluation import evaluate
+    from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
 
     result = evaluate(
         args.source,
@@ -168,10 +173,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         out=args.out,
         trust=args.trust,
     )
-    metrics, intervals = result.metrics, result.summary["intervals"]
+    metrics = result.metrics
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "gmean", "iba", "roc_auc_macro"):
-        low, high = intervals.get(key, (float("nan"), float("nan")))
-        print(f"{key:<20} {metrics[key]:.4f}  95% CI {low:.4f}-{high:.4f}")
+        interval = interval_text(result.summary, key, digits=4)
+        print(f"{key:<20} {metrics[key]:.4f}" + (f"  95% CI {interval}" if interval else ""))
+    if intervals := bootstrap_text(result.summary):
+        print(intervals)
     for key in ("patient_accuracy", "patient_recognition_rate"):
         if key in metrics:
             print(f"{key:<20} {metrics[key]:.4f}")
@@ -255,125 +262,144 @@ _TRUST_HELP = "allow Python code (Lambda layers) in the model file: only for fil
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``bcnet-tf`` argument parser."""
-    parser = argparse.ArgumentParser(
+    """The ``bcnet-tf`` argument parser. Help text is %-formatted by argparse: a literal
+    percent sign is written ``%%``."""
+    parser = ArgumentParser(
         prog="bcnet-tf", description="Breast-cancer image classifiers with Keras/TensorFlow."
     )
     parser.add_argument("--version", action="version", version=f"bcnet_tf {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    add_verbose_flag(common)
 
-    inspect = commands.add_parser("inspect", help="summarise a dataset and list its problems")
+    def command(name: str, **options: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **options)
+
+    inspect = command("inspect", help="summarise a dataset and list its problems")
     _dataset_arguments(inspect)
     inspect.add_argument("--no-duplicates", action="store_true", help="skip duplicate search")
     inspect.add_argument("--max-listed", type=int, default=5, help="files listed per reason")
     inspect.add_argument("--json", help="also write the report as JSON to this file")
     inspect.set_defaults(run=_inspect)
 
-    split = commands.add_parser("split", help="write a grouped, stratified split as JSON")
+    split = command("split", help="write a grouped, stratified split as JSON")
     _dataset_arguments(split)
     split.add_argument("--out", required=True, help="split JSON file (a folder with --k)")
-    split.add_argument("--val", type=float, default=0.15, help="validation fraction")
-    split.add_argument("--test", type=float, default=0.15, help="test fraction")
+    for name in ("val", "test", "group_by"):
+        add_setting_argument(split, TrainConfig, name, keep_default=True)
     split.add_argument("--k", type=int, default=0, help="write k cross-validation folds")
-    split.add_argument("--seed", type=int, default=0)
-    split.add_argument(
-        "--group-by", default="auto", choices=("auto", "patient", "duplicates", "image")
-    )
+    split.add_argument("--seed", type=int, default=0, help="seed of the split [default: 0]")
     split.set_defaults(run=_split)
 
-    models = commands.add_parser("models", help="list the model zoo")
+    models = command("models", help="list the model zoo")
     models.add_argument("--num-classes", type=int, default=3, help="head size for the counts")
     models.set_defaults(run=_models)
 
-    training = commands.add_parser(
+    training = command(
         "train",
         help="train a model (re-run the same command to resume)",
-        description="Train a model; every TrainConfig field is a flag. Re-running the "
-        "same command on the same --run-dir resumes it.",
+        description="Train a model on --data DIR or --synthetic; every TrainConfig field "
+        "is a flag. Re-running the same command on the same --run-dir resumes it.",
     )
-    from bcnet_tf.settings import add_settings_arguments
-    from bcnet_tf.training.config import TrainConfig
-
+    _synthetic_flag(training)
     add_settings_arguments(training, TrainConfig)
     training.set_defaults(run=_train)
 
-    evaluation = commands.add_parser(
-        "evaluate", help="metrics with 95% CIs, figures and an HTML report"
-    )
+    evaluation = command("evaluate", help="metrics with 95%% CIs, figures and an HTML report")
     evaluation.add_argument("source", help="run directory, or a .keras file with --data")
     evaluation.add_argument("--data", help="dataset folder (required for a .keras file)")
-    evaluation.add_argument("--split", default="test", help="run split part (default: test)")
+    evaluation.add_argument(
+        "--split",
+        default="test",
+        choices=Choices("bcnet_tf.data.splits", "PARTS"),
+        metavar="PART",
+        help="part of the run's split to evaluate; one of %(choices)s [default: test]",
+    )
     evaluation.add_argument("--tta", action="store_true", help="test-time augmentation")
     evaluation.add_argument(
         "--temperature", action="store_true", help="fit temperature scaling on validation"
     )
     evaluation.add_argument("--bootstrap", type=int, default=1000, help="resamples (0: off)")
-    evaluation.add_argument("--out", help="output folder (default: <run>/evaluation-<split>)")
+    evaluation.add_argument("--out", help="output folder [default: <run>/evaluation-<split>]")
     evaluation.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     evaluation.set_defaults(run=_evaluate)
 
-    explaining = commands.add_parser("explain", help="Grad-CAM / occlusion overlays")
+    explaining = command("explain", help="Grad-CAM / occlusion overlays")
     explaining.add_argument("model", help="a bcnet_tf .keras file")
     explaining.add_argument("images", nargs="+", help="image files")
     explaining.add_argument("--out", required=True, help="output folder")
     explaining.add_argument(
         "--method",
         action="append",
-        choices=("gradcam", "occlusion"),
-        help="repeatable (default: both)",
+        choices=Choices("bcnet_tf.explain.explain", "METHODS"),
+        metavar="METHOD",
+        help="explanation method, repeatable; one of %(choices)s [default: all]",
     )
     explaining.add_argument("--class", dest="class_name", help="class to explain")
-    explaining.add_argument("--layer", help="Grad-CAM feature layer (default: automatic)")
+    explaining.add_argument("--layer", help="Grad-CAM feature layer [default: automatic]")
     explaining.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     explaining.set_defaults(run=_explain)
 
-    exporting = commands.add_parser("export", help="verified deployment bundle")
+    exporting = command("export", help="verified deployment bundle")
     exporting.add_argument("source", help="run directory, or a .keras file with --data")
     exporting.add_argument("--data", help="dataset folder (required for a .keras file)")
-    exporting.add_argument("--out", help="bundle folder (default saved_models/<name>-bundle)")
-    exporting.add_argument("--formats", default="keras,savedmodel,tflite")
-    exporting.add_argument("--quantize", default="none,float16,dynamic,int8")
+    exporting.add_argument("--out", help="bundle folder [default: saved_models/<name>-bundle]")
+    exporting.add_argument(
+        "--formats",
+        default="keras,savedmodel,tflite",
+        help="comma-separated formats to write [default: %(default)s]",
+    )
+    exporting.add_argument(
+        "--quantize",
+        default="none,float16,dynamic,int8",
+        help="comma-separated TFLite quantizations [default: %(default)s]",
+    )
     exporting.add_argument("--int8-io", action="store_true", help="uint8 input/output for int8")
     exporting.add_argument("--calibration", type=int, default=200, help="int8 calibration images")
     exporting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     exporting.set_defaults(run=_export)
 
-    predicting = commands.add_parser("predict", help="classify image files")
+    predicting = command("predict", help="classify image files")
     predicting.add_argument("source", help="an exported bundle folder, or a .keras file")
     predicting.add_argument("images", nargs="+", help="image files")
-    predicting.add_argument("--top-k", type=int, default=3)
+    predicting.add_argument(
+        "--top-k", type=int, default=3, help="classes listed per image [default: 3]"
+    )
     predicting.add_argument("--tta", action="store_true", help="average flips and rotations")
-    predicting.add_argument("--artifact", help="bundle file to run (default: recommended)")
+    predicting.add_argument("--artifact", help="bundle file to run [default: the recommended one]")
     predicting.add_argument("--json", action="store_true", help="print JSON")
     predicting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     predicting.set_defaults(run=_predict)
 
-    app = commands.add_parser("app", help="web demo for a bundle (needs bcnet_tf[app])")
+    app = command("app", help="web demo for a bundle (needs bcnet_tf[app])")
     app.add_argument("bundle", help="an exported bundle folder")
     app.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve the network")
-    app.add_argument("--port", type=int, default=7860)
+    app.add_argument("--port", type=int, default=7860, help="port to serve [default: 7860]")
     app.set_defaults(run=_app)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``bcnet-tf``; returns the exit status."""
+    """Entry point of ``bcnet-tf``; returns the exit status.
+
+    Example:
+        >>> main(["inspect", "path/to/busi", "--json", "report.json"])  # doctest: +SKIP
+        0
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet_tensorflow(argv)
     parser = build_parser()
+    program = f"bcnet-tf {argv[0]}" if argv and not argv[0].startswith("-") else "bcnet-tf"
+    # Parsing is inside too: checking some flags' choices imports their module.
+    return run_program(program, lambda: _run(parser, argv))
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return args.run(args)
-    except BcnetError as error:
-        print(f"bcnet-tf {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as error:
-        hint = missing_extra_hint(error)
-        if hint is None:
-            raise
-        print(f"bcnet-tf {args.command}: error: {hint}", file=sys.stderr)
-        return 2
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -9,25 +9,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation import Evaluation, evaluate
 from bcnet_tf.explain import explain
 from bcnet_tf.export import ExportResult, export
 from bcnet_tf.models import WeightsError, get_spec
 from bcnet_tf.models.weights import fetch_imagenet
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig, train
 
 SAVED_MODELS = Path("saved_models")
+HISTOLOGY_MODES = ("whole", "tiles")
 
 
 @dataclass
 class RecipeSettings:
     """Settings every recipe has; each recipe's own dataclass extends it."""
 
-    data: str | None = None
-    out: str = "saved_models/recipe"
-    seed: int = 0
-    bootstrap: int = 1000
-    quantize: str = "none,float16,dynamic,int8"
+    data: str | None = setting(
+        None, "the study's dataset folder (none: a demo on the embedded synthetic dataset)"
+    )
+    out: str = setting(
+        "saved_models/recipe", "output folder of the runs and results.json (bundles go beside it)"
+    )
+    seed: int = setting_like(TrainConfig, "seed", 0)
+    bootstrap: int = setting(1000, "bootstrap resamples of the confidence intervals (0: off)")
+    quantize: str = setting(
+        "none,float16,dynamic,int8",
+        "comma-separated TFLite quantizations of the exported bundle (empty: no export)",
+    )
 
     @property
     def quantizations(self) -> tuple[str, ...]:
@@ -48,19 +58,21 @@ class HistologySettings:
     ``tile_scale`` of the native resolution and predicts each image from its tiles.
     """
 
-    mode: str = "whole"
-    stain: str = "none"
-    stain_reference: str | None = None
-    tile_size: int = 224
-    tile_scale: float = 1.0
-    tiles_per_image: int = 8
-    min_tissue: float = 0.5
-    tile_aggregate: str = "mean"
+    mode: str = setting(
+        "whole", "whole images resized to the model's input, or tissue tiles", HISTOLOGY_MODES
+    )
+    stain: str = setting_like(TrainConfig, "stain", "none")
+    stain_reference: str | None = setting_like(TrainConfig, "stain_reference", None)
+    tile_size: int = setting(224, "tile mode: side of a tissue tile in pixels")
+    tile_scale: float = setting_like(TrainConfig, "tile_scale", 1.0)
+    tiles_per_image: int = setting_like(TrainConfig, "tiles_per_image", 8)
+    min_tissue: float = setting_like(TrainConfig, "min_tissue", 0.5)
+    tile_aggregate: str = setting_like(TrainConfig, "tile_aggregate", "mean")
 
     def histology_config(self) -> dict[str, Any]:
         """The ``TrainConfig`` fields these settings set."""
-        if self.mode not in ("whole", "tiles"):
-            raise SystemExit(f"--mode must be whole or tiles, not {self.mode!r}")
+        if self.mode not in HISTOLOGY_MODES:
+            raise BcnetError(f"mode must be one of {HISTOLOGY_MODES}, not {self.mode!r}")
         tiles = self.mode == "tiles"
         return {
             "stain": self.stain,

@@ -19,7 +19,7 @@ Published: accuracy 98.5 / 98.7 / 97.9 / 94.3 % at 40X / 100X / 200X / 400X (Tab
            parameter counts and convergence time per model (Table 6).
 Histology: ``--mode tiles`` trains on tissue tiles of the 700x460 images instead of
            whole images resized (``--tile-size``, ``--tile-scale``); ``--stain macenko``
-           or ``reinhard`` normalises the stain (README, "Histopathology").
+           or ``reinhard`` normalises the stain (docs/histopathology.md).
 
     python -m recipes.breakhis_attention --data /path/to/BreaKHis_v1     # the study
     python -m recipes.breakhis_attention                                  # demo
@@ -32,8 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig
+from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     HistologySettings,
     RecipeSettings,
@@ -46,6 +48,7 @@ from recipes._runner import (
 STUDY = "study 004 (BreakHis, ResNet50 + attention)"
 PUBLISHED = {"40X": 0.985, "100X": 0.987, "200X": 0.979, "400X": 0.943}
 SCORES = ("accuracy", "patient_recognition_rate", "macro_f1", "gmean", "iba")
+PROTOCOLS = ("paper", "patientwise")
 
 
 @dataclass
@@ -53,18 +56,27 @@ class Settings(HistologySettings, RecipeSettings):
     """The study's protocol; ``demo_*`` settings apply without ``--data``."""
 
     out: str = "saved_models/breakhis_attention"
-    models: str = "resnet50_attention,resnet50,bcnet_vgg16"
-    magnifications: str = "40X,100X,200X,400X"
-    protocol: str = "patientwise"
-    trials: int = 5
-    weights: str | None = "imagenet"
-    image_size: int = 224
-    epochs: int = 50
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    augment: str = "histology"
-    demo_epochs: int = 1
-    demo_image_size: int = 96
+    models: str = setting(
+        "resnet50_attention,resnet50,bcnet_vgg16", "comma-separated models to train"
+    )
+    magnifications: str = setting(
+        "40X,100X,200X,400X", "comma-separated magnifications, one model each"
+    )
+    protocol: str = setting(
+        "patientwise",
+        "paper: the study's 60/10/30 split by image; patientwise: --trials random 70/30 "
+        "splits by patient",
+        PROTOCOLS,
+    )
+    trials: int = setting(5, "patientwise: random splits per model and magnification")
+    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
+    image_size: int = setting(224, "input side in pixels")
+    epochs: int = setting_like(TrainConfig, "epochs", 50)
+    batch_size: int = setting_like(TrainConfig, "batch_size", 32)
+    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-4)
+    augment: str = setting_like(TrainConfig, "augment", "histology")
+    demo_epochs: int = setting(1, "training epochs of the demo (without --data)")
+    demo_image_size: int = setting(96, "input side in pixels of the demo")
     bootstrap: int = 200
 
 
@@ -73,7 +85,7 @@ def _split_settings(protocol: str, trial: int) -> dict[str, Any]:
         return {"val": 0.1, "test": 0.3, "group_by": "image", "split_seed": trial}
     if protocol == "patientwise":
         return {"val": 0.1, "test": 0.3, "group_by": "patient", "split_seed": trial}
-    raise ValueError(f"protocol must be 'paper' or 'patientwise', not {protocol!r}")
+    raise BcnetError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
 
 
 def _convergence(history: list[dict[str, float]]) -> tuple[int, float]:
@@ -88,7 +100,7 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
     magnifications = [None] if demo else settings.magnifications.split(",")
@@ -173,4 +185,4 @@ def _tables(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

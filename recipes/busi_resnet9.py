@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig
+from recipes import parse_recipe, run_recipe
 from recipes._runner import RecipeSettings, demo_banner, run_and_summarise, write_results
 
 STUDY = "study 001 (BUSI, ResNet9)"
@@ -38,19 +39,21 @@ class Settings(RecipeSettings):
     """The study's protocol; ``demo_epochs`` replaces ``epochs`` without ``--data``."""
 
     out: str = "saved_models/busi_resnet9"
-    epochs: int = 50
-    demo_epochs: int = 3
-    image_size: int = 64
-    batch_size: int = 128
-    learning_rate: float = 0.01
-    switch_at: float = 0.5
-    constant_learning_rate: float = 1e-3
-    compare_constant: bool = True
-    augment: str = "flip_rotate"
+    epochs: int = setting_like(TrainConfig, "epochs", 50)
+    demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
+    image_size: int = setting(64, "input side in pixels")
+    batch_size: int = setting_like(TrainConfig, "batch_size", 128)
+    learning_rate: float = setting(0.01, "peak learning rate of the one_cycle_switch run")
+    switch_at: float = setting_like(TrainConfig, "switch_at", 0.5)
+    constant_learning_rate: float = setting(1e-3, "learning rate of the constant run")
+    compare_constant: bool = setting(
+        True, "also train with a constant optimizer and learning rate, as the study did"
+    )
+    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
     common = dict(
@@ -89,4 +92,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

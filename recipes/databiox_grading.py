@@ -16,7 +16,7 @@ Published: 88 % validation accuracy, 72 % on the held-out evaluation images.
 Histology: ``--mode tiles`` trains on 224 px tissue tiles at native (or
            ``--tile-scale``) resolution instead of whole 2100x1574 images squeezed to
            224 px, and predicts each image from its tiles; ``--stain macenko`` or
-           ``reinhard`` normalises the stain (see the README, "Histopathology").
+           ``reinhard`` normalises the stain (see docs/histopathology.md).
 
     python -m recipes.databiox_grading --data /path/to/databiox     # the study
     python -m recipes.databiox_grading                               # demo, synthetic
@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig
+from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     HistologySettings,
     RecipeSettings,
@@ -51,21 +52,23 @@ class Settings(HistologySettings, RecipeSettings):
     """The study's protocol (see the module docstring)."""
 
     out: str = "saved_models/databiox_grading"
-    weights: str | None = "imagenet"
-    magnification: str | None = None
-    image_size: int = 224
-    epochs: int = 50
-    batch_size: int = 52
-    learning_rate: float = 1e-3
-    stop_at: float | None = 0.88
-    val: float = 0.2
-    test: float = 0.15
-    augment: str = "bcnet"
-    tta: bool = False
+    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
+    magnification: str | None = setting_like(TrainConfig, "magnification", None)
+    image_size: int = setting(224, "input side in pixels")
+    epochs: int = setting_like(TrainConfig, "epochs", 50)
+    batch_size: int = setting_like(TrainConfig, "batch_size", 52)
+    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-3)
+    stop_at: float | None = setting(
+        0.88, "stop once validation accuracy passes this value (none: never)"
+    )
+    val: float = setting_like(TrainConfig, "val", 0.2)
+    test: float = setting_like(TrainConfig, "test", 0.15)
+    augment: str = setting_like(TrainConfig, "augment", "bcnet")
+    tta: bool = setting(False, "evaluate with test-time augmentation (flips and rotations)")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
     config = TrainConfig(
@@ -94,4 +97,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig
+from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     RecipeSettings,
     demo_banner,
@@ -42,19 +43,19 @@ class Settings(RecipeSettings):
     """The study's protocol; ``demo_epochs`` replaces ``epochs`` without ``--data``."""
 
     out: str = "saved_models/mammography_resnet"
-    models: str = "resnet18,resnet34"
-    weights: str | None = "imagenet"
-    image_size: int = 128
-    epochs: int = 100
-    demo_epochs: int = 3
-    head_epochs: int = 1
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    augment: str = "flip_rotate"
+    models: str = setting("resnet18,resnet34", "comma-separated models to train, one run each")
+    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
+    image_size: int = setting(128, "input side in pixels")
+    epochs: int = setting_like(TrainConfig, "epochs", 100)
+    demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
+    head_epochs: int = setting_like(TrainConfig, "head_epochs", 1)
+    batch_size: int = setting_like(TrainConfig, "batch_size", 64)
+    learning_rate: float = setting_like(TrainConfig, "learning_rate", 2e-3)
+    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
     results: dict[str, Any] = {"study": STUDY, "demo": demo, "settings": asdict(settings)}
@@ -81,4 +82,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.settings import setting, setting_like
 from bcnet_tf.training import TrainConfig
+from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     RecipeSettings,
     demo_banner,
@@ -35,6 +36,7 @@ from recipes._runner import (
 )
 
 STUDY = "study 002 (multi-cancer, frozen ResNet18)"
+MODES = ("per_type", "joint")
 
 
 @dataclass
@@ -42,14 +44,20 @@ class Settings(RecipeSettings):
     """The study's protocol; ``types`` limits ``per_type`` mode to some sub-folders."""
 
     out: str = "saved_models/multi_cancer_resnet18"
-    mode: str = "per_type"
-    types: str | None = None
-    weights: str | None = "imagenet"
-    image_size: int = 224
-    epochs: int = 4
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    augment: str = "flip_rotate"
+    mode: str = setting(
+        "per_type",
+        "per_type: one model per cancer-type sub-folder of --data; joint: one model on --data",
+        MODES,
+    )
+    types: str | None = setting(
+        None, "per_type: comma-separated cancer-type folders to train (none: all)"
+    )
+    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
+    image_size: int = setting(224, "input side in pixels")
+    epochs: int = setting_like(TrainConfig, "epochs", 4)
+    batch_size: int = setting_like(TrainConfig, "batch_size", 32)
+    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-3)
+    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
 
 
 def _datasets(settings: Settings, demo: bool) -> dict[str, str | None]:
@@ -59,8 +67,8 @@ def _datasets(settings: Settings, demo: bool) -> dict[str, str | None]:
     root = Path(settings.data)
     if settings.mode == "joint":
         return {root.name: str(root)}
-    if settings.mode != "per_type":
-        raise BcnetError(f"mode must be per_type or joint, not {settings.mode!r}")
+    if settings.mode not in MODES:
+        raise BcnetError(f"mode must be one of {MODES}, not {settings.mode!r}")
     wanted = set(settings.types.split(",")) if settings.types else None
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     chosen = {p.name: str(p) for p in folders if wanted is None or p.name in wanted}
@@ -73,7 +81,7 @@ def _datasets(settings: Settings, demo: bool) -> dict[str, str | None]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    settings = parse_settings(Settings, argv, __doc__.split("\n\n")[0])
+    settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
     weights = weights_for("resnet18", settings.weights, demo)
@@ -101,4 +109,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_recipe(main)

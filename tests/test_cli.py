@@ -1,14 +1,23 @@
 """bcnet-tf: output, exit codes, and the dataset folder left byte-identical."""
 
+import argparse
+import errno
+import importlib
 import json
+import os
+import re
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from bcnet_tf.cli import main
-from tests.conftest import tree_digest, write_bad
+from bcnet_tf.cli import build_parser, main
+from bcnet_tf.training import TrainConfig
+from tests.conftest import tree_digest, write_bad, write_image
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_inspect_prints_report_and_leaves_data_untouched(
@@ -69,19 +78,13 @@ def test_models_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "local file only" in out and "none (from scratch)" in out
 
 
-def test_top_level_lazy_exports() -> None:
-    import bcnet_tf
-
-    assert bcnet_tf.build_model.__module__ == "bcnet_tf.models.factory"
-    assert callable(bcnet_tf.discover)
-    with pytest.raises(AttributeError):
-        bcnet_tf.no_such_name  # noqa: B018
-
-
 def test_import_is_cheap() -> None:
-    """``import bcnet_tf`` (and inspecting a dataset) never imports TensorFlow."""
+    """``import bcnet_tf``, inspecting a dataset and building the command line's parser
+    (as every command does, also TensorFlow-free ``predict``) never import TensorFlow."""
     code = (
         "import sys, bcnet_tf, bcnet_tf.data.layouts, bcnet_tf.data.splits\n"
+        "from bcnet_tf.cli import build_parser\n"
+        "build_parser()\n"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run(
@@ -129,12 +132,196 @@ def test_train_command_runs_and_resumes(
 
 def test_a_missing_extra_is_named_with_its_install_command() -> None:
     """Without TensorFlow (a device with only bcnet_tf[edge]) a training command says
-    what to install instead of printing an import traceback."""
+    what to install instead of printing an import traceback, also where checking a
+    flag's value needs TensorFlow."""
     code = (
-        "import sys; sys.modules['tensorflow'] = None; "
-        "from bcnet_tf.cli import main; sys.exit(main(['models']))"
+        "import sys; sys.modules['tensorflow'] = None\n"
+        "from bcnet_tf.cli import main\n"
+        "print(main(['models']), main(['train', '--synthetic', '--precision', 'float32']))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["2", "2"]
+    hint = "tensorflow is not installed. Fix: pip install 'bcnet_tf[train]'"
+    assert done.stderr.splitlines() == [
+        f"bcnet-tf {command}: error: {hint}" for command in ("models", "train")
+    ]
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    """Every sub-command's parser, read from the parser itself."""
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _quiet_env() -> dict[str, str]:
+    """The environment of a user who set no TensorFlow log level."""
+    return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+
+
+def test_help_of_the_program_and_of_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = _commands()
+    assert {"inspect", "split", "train", "evaluate", "export", "predict"} <= set(commands)
+    for argv in [["--help"], *([name, "--help"] for name in commands), ["--version"]]:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0, argv
+        out = capsys.readouterr().out
+        if argv == ["--version"]:
+            assert re.fullmatch(r"bcnet_tf \d+\.\d+\.\d+\n", out)
+        else:
+            command = f" {argv[0]}" if len(argv) == 2 else ""
+            assert out.startswith(f"usage: bcnet-tf{command} "), argv
+    assert "95% CIs" in build_parser().format_help()
+
+
+def _description(help_text: str) -> str:
+    """A flag's help without the generated choices and default."""
+    return re.sub(r"(; one of %\(choices\)s)? ?\[default: [^\]]*\]$", "", help_text).strip()
+
+
+def test_every_flag_of_every_command_is_described() -> None:
+    commands = _commands()
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if action.option_strings:
+                assert action.help and _description(action.help), (name, action.option_strings)
+    flags = {action.dest for action in commands["train"]._actions}
+    assert {field.name for field in fields(TrainConfig)} <= flags
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "module", "name"),
+    [
+        ("train", "--schedule", "bcnet_tf.training.config", "SCHEDULES"),
+        ("train", "--loss", "bcnet_tf.training.config", "LOSSES"),
+        ("train", "--fast-path", "bcnet_tf.training.config", "FAST_PATH"),
+        ("train", "--precision", "bcnet_tf.training.precision", "POLICIES"),
+        ("train", "--augment", "bcnet_tf.data.augment", "POLICIES"),
+        ("train", "--strategy", "bcnet_tf.training.strategy", "STRATEGIES"),
+        ("train", "--tile-aggregate", "bcnet_tf.pathology.tiles", "AGGREGATIONS"),
+        ("train", "--model", "bcnet_tf.models", "list_models"),
+        ("train", "--layout", "bcnet_tf.data.layouts", "LAYOUTS"),
+        ("inspect", "--label-by", "bcnet_tf.data.layouts", "LABEL_BY"),
+        ("split", "--group-by", "bcnet_tf.data.splits", "GROUPINGS"),
+        ("explain", "--method", "bcnet_tf.explain.explain", "METHODS"),
+    ],
+)
+def test_choices_are_the_librarys_own_list(command: str, flag: str, module: str, name: str) -> None:
+    action = next(a for a in _commands()[command]._actions if flag in a.option_strings)
+    allowed = getattr(importlib.import_module(module), name)
+    assert list(action.choices) == list(allowed() if callable(allowed) else allowed)
+
+
+def test_stain_choices_are_none_and_the_stain_methods() -> None:
+    action = next(a for a in _commands()["train"]._actions if "--stain" in a.option_strings)
+    assert list(action.choices) == ["none", "macenko", "reinhard"]
+
+
+def test_an_invalid_choice_is_argparses_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--synthetic", "--schedule", "nope"])
+    assert done.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("bcnet-tf train: error: argument --schedule: invalid choice: 'nope'")
+    assert "'one_cycle'" in line and "bcnet-tf train --help" in line
+
+
+def test_train_asks_for_data_or_synthetic(
+    tmp_path: Path,
+    folder_dataset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "1"]) == 2
+    assert main(["train", "--synthetic", "--data", str(folder_dataset), "--epochs", "1"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all("--data DIR" in e and "--synthetic" in e for e in errors)
+    assert not (tmp_path / "saved_models").exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_the_fix(
+    folder_dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    out = tmp_path / "reports" / "report.json"
+    assert main(["inspect", str(folder_dataset), "--no-duplicates", "--json", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"bcnet-tf inspect: error: {out}: {os.strerror(errno.ENOSPC)}. Fix: free disk space, "
+        "or choose an output folder on another disk."
+    ]
+    assert list(out.parent.iterdir()) == []  # no partial file, no temporary left behind
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs")
+def test_an_unwritable_output_folder_is_one_line_without_traceback(folder_dataset: Path) -> None:
+    """sysfs refuses new files even to root: a folder no one can write to."""
+    out = "/sys/bcnet-tf-test/split.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bcnet_tf.cli", "split", str(folder_dataset), "--out", out],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("bcnet-tf split: error: /sys/bcnet-tf-test: ") and ". Fix: " in line
+
+
+def test_recipes_share_the_one_line_errors(tmp_path: Path) -> None:
+    """A BreakHis folder with too few patients fails at the split, before any training."""
+    data = tmp_path / "BreaKHis"
+    for patient, (kind, subtype) in enumerate(
+        [("B", "A"), ("B", "F"), ("B", "PT"), ("M", "DC"), ("M", "LC"), ("M", "MC")]
+    ):
+        for i in range(2):
+            name = f"SOB_{kind}_{subtype}-14-{1000 + patient}-40-{i + 1:03d}.png"
+            write_image(data / name, seed=10 * patient + i)
+    settings = ["--trials", "1", "--models", "resnet50", "--weights", "none"]
+    command = ["--data", str(data), *settings, "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-m", "recipes.breakhis_attention", *command],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=_quiet_env(),
+    )
     assert done.returncode == 2
-    assert "tensorflow is not installed. Fix: pip install 'bcnet_tf[train]'" in done.stderr
-    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("breakhis_attention.py: error: cannot hold out ")
+    assert "only 4 groups" in line and "Fix: " in line
+    assert not list(tmp_path.rglob("*.keras"))
+
+
+def test_tensorflow_start_up_log_is_hidden() -> None:
+    code = (
+        "import sys\n"
+        "from bcnet_tf.cli import main\n"
+        "status = main(['explain', 'missing.keras', 'x.png', '--out', 'explained'])\n"
+        "print('tensorflow' in sys.modules, status)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_quiet_env()
+    )
+    assert done.stdout.split() == ["True", "2"]  # TensorFlow was loaded, then a clean error
+    assert done.stderr.splitlines() == ["bcnet-tf explain: error: no model file at missing.keras"]
+
+
+def test_progress_bars_stay_out_of_log_files(folder_dataset: Path, tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-m", "bcnet_tf.cli", "inspect", str(folder_dataset)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    assert done.returncode == 0
+    assert log.read_text() == ""  # no "hashing images" bar, no carriage-return updates

@@ -1,13 +1,25 @@
 """Settings dataclasses as flags and JSON files (train CLI and recipes)."""
 
+import importlib
 import json
+import pkgutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import parse_settings
+from bcnet_tf.settings import (
+    Choices,
+    SettingHelp,
+    describe_settings,
+    parse_settings,
+    setting,
+    setting_like,
+    settings_parser,
+)
 
 
 @dataclass
@@ -42,3 +54,88 @@ def test_bad_value_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         parse_settings(Example, ["--epochs", "two"])
     assert "invalid int value: 'two'" in capsys.readouterr().err
+
+
+CALLS: list[str] = []
+
+
+def _allowed() -> tuple[str, ...]:
+    CALLS.append("read")
+    return ("adam", "sgd")
+
+
+@dataclass
+class Described:
+    optimizer: str = setting("adam", "optimizer", Choices(__name__, "_allowed"))
+    share: float = setting(0.5, "share of the data, e.g. 50% of it")
+    out: str = setting("runs", "output folder")
+
+
+@dataclass
+class Derived(Described):
+    out: str = "elsewhere"
+    steps: int = setting(3, "steps")
+    rate: float = setting_like(Described, "share", 0.1)
+
+
+def test_descriptions_choices_and_defaults_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    CALLS.clear()
+    parser = settings_parser(Described)
+    assert CALLS == []  # choices are read when needed, not when the parser is built
+    text = parser.format_help()
+    assert "share of the data, e.g. 50% of it [default: 0.5]" in " ".join(text.split())
+    assert "optimizer; one of adam, sgd [default: adam]" in " ".join(text.split())
+    assert parse_settings(Described, ["--optimizer", "sgd"]).optimizer == "sgd"
+    with pytest.raises(SystemExit) as done:
+        parse_settings(Described, ["--optimizer", "rmsprop"])
+    assert done.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "argument --optimizer: invalid choice: 'rmsprop'" in line and "--help" in line
+
+
+def test_redefined_and_borrowed_fields_keep_their_description() -> None:
+    described = {item.flag: item for item in describe_settings(Derived)}
+    assert described["--out"] == SettingHelp("--out", "output folder", None, "elsewhere")
+    assert described["--rate"].help == "share of the data, e.g. 50% of it"
+    assert described["--rate"].default == 0.1
+    assert list(described["--optimizer"].choices) == ["adam", "sgd"]
+    assert described["--steps"].help == "steps"
+    with pytest.raises(TypeError, match="no described setting 'epochs'"):
+        setting_like(Example, "epochs", 1)
+
+
+def _recipes() -> list[ModuleType]:
+    import recipes
+
+    names = [m.name for m in pkgutil.iter_modules(recipes.__path__) if not m.name.startswith("_")]
+    return [importlib.import_module(f"recipes.{name}") for name in names]
+
+
+def test_every_recipe_flag_is_described(capsys: pytest.CaptureFixture[str]) -> None:
+    from recipes import recipe_parser
+
+    modules = _recipes()
+    assert len(modules) == 5
+    for module in modules:
+        parser = recipe_parser(module.Settings, module.__doc__)
+        flags = [action for action in parser._actions if action.option_strings]
+        assert {"--verbose", "--config", "--data", "--out"} <= {
+            flag for action in flags for flag in action.option_strings
+        }
+        for action in flags:
+            description = re.sub(r"(; one of .*)? ?\[default: [^\]]*\]$", "", action.help or "")
+            assert description.strip(), (module.__name__, action.option_strings)
+        with pytest.raises(SystemExit) as done:
+            module.main(["--help"])
+        assert done.value.code == 0
+        assert "--verbose" in capsys.readouterr().out
+
+
+def test_a_recipe_refuses_an_unknown_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    from recipes import breakhis_attention
+
+    with pytest.raises(SystemExit) as done:
+        breakhis_attention.main(["--protocol", "imagewise"])
+    assert done.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "argument --protocol: invalid choice: 'imagewise'" in line

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import imagehash
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from bcnet_tf.console import progress_bar
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.errors import ImageDecodeError
 
@@ -55,7 +55,8 @@ def hash_images(paths: Sequence[str], workers: int = 4, progress: bool = True) -
     """
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(_hash_one, paths)
-        return list(tqdm(results, total=len(paths), desc="hashing images", disable=not progress))
+        bar = progress_bar(results, enabled=progress, total=len(paths), desc="hashing images")
+        return list(bar)
 
 
 def duplicate_groups(

@@ -28,6 +28,7 @@ from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.errors import DatasetError, ImageDecodeError
 
 LAYOUTS = ("auto", "folders", "breakhis", "databiox", "csv")
+LABEL_BY = ("class", "subtype")
 
 BREAKHIS_SUBTYPES = {
     "A": "adenosis",
@@ -118,8 +119,8 @@ def discover(
     root = Path(root).expanduser().resolve()
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if label_by not in ("class", "subtype"):
-        raise DatasetError(f"label_by must be 'class' or 'subtype', not {label_by!r}")
+    if label_by not in LABEL_BY:
+        raise DatasetError(f"label_by must be one of {LABEL_BY}, not {label_by!r}")
     if not root.exists():
         raise DatasetError(f"dataset path {root} does not exist. Fix: check the path.")
     if root.is_file() or layout == "csv":
@@ -276,7 +277,8 @@ def read_manifest(manifest: Path) -> list[dict]:
     if path_col is None or label_col is None:
         raise DatasetError(
             f"manifest {manifest} needs a path column ({'/'.join(_PATH_COLUMNS)}) and a "
-            f"label column ({'/'.join(_LABEL_COLUMNS)}); it has {sorted(columns.values())}."
+            f"label column ({'/'.join(_LABEL_COLUMNS)}); it has {sorted(columns.values())}. "
+            "Fix: name the columns in the manifest's first row."
         )
     patient_col = next((columns[c] for c in _PATIENT_COLUMNS if c in columns), None)
     rows, missing, escaping = [], [], []
@@ -305,8 +307,9 @@ def read_manifest(manifest: Path) -> list[dict]:
         rows.append(entry)
     if escaping:
         raise DatasetError(
-            f"manifest {manifest} lists paths outside its folder ({_first(escaping)}). "
-            "Fix: use paths relative to the manifest's folder, without '..'."
+            f"manifest {manifest} lists absolute paths or paths outside its folder "
+            f"({_first(escaping)}). Fix: use paths relative to the manifest's folder, "
+            "without '..'."
         )
     if missing:
         raise DatasetError(

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
-from tqdm.auto import tqdm
 
+from bcnet_tf.console import progress_bar
 from bcnet_tf.io import atomic_directory, cache_dir
 
 _VERSION = 1
@@ -118,7 +118,8 @@ def synthetic_dataset(
 
     Args:
         seed: random seed; part of the folder name.
-        patients_per_grade, tiles_per_patient: dataset size (default 3 x 8 x 6 = 144).
+        patients_per_grade: patients drawn for each of the 3 grades.
+        tiles_per_patient: tiles drawn for each patient.
         size: tile side in pixels.
         root: parent folder (default: the bcnet_tf cache, ``$BCNET_TF_CACHE``).
 
@@ -136,7 +137,7 @@ def synthetic_dataset(
     total = len(GRADES) * patients_per_grade * tiles_per_patient
     with (
         atomic_directory(folder) as tmp,
-        tqdm(total=total, desc="drawing synthetic tiles", disable=not progress) as bar,
+        progress_bar(enabled=progress, total=total, desc="drawing synthetic tiles") as bar,
     ):
         (tmp / "README.txt").write_text(
             "SYNTHETIC H&E-like tiles drawn by bcnet_tf.data.synthetic (not real tissue).\n"

@@ -7,106 +7,155 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bcnet_tf.data.layouts import LABEL_BY, LAYOUTS
+from bcnet_tf.data.splits import GROUPINGS
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
-from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.pathology.tiles import AGGREGATIONS, TileSpec
+from bcnet_tf.settings import Choices, setting
 
 SCHEDULES = ("constant", "one_cycle", "one_cycle_switch", "fine_tune")
+LOSSES = ("crossentropy", "focal")
+FAST_PATH = ("auto", "on", "off")
+STAINS = ("none", *STAIN_METHODS)
 
 
 @dataclass
 class TrainConfig:
     """A training run. Defaults follow study 003 (BCNet) where a study gives one.
 
-    Attributes:
-        model: registered model name; num_classes comes from the data.
-        data: dataset folder or CSV manifest; ``None`` uses the synthetic dataset.
-        run_dir: run directory (default ``saved_models/<model>-<data name>``).
-        layout, label_by, magnification: how to read ``data`` (see ``discover``).
-        image_size: input side (default: the model's).
-        weights: ``None``, ``"imagenet"`` or a weights file.
-        freeze: backbone freezing (default: the model's).
-        epochs, batch_size, learning_rate: the usual.
-        schedule: ``constant`` Adam (003, 002); ``one_cycle`` Adam; ``one_cycle_switch``
-            one-cycle with Adam switched to SGD at ``switch_at`` of the run (001);
-            ``fine_tune`` fastai-style: ``head_epochs`` head-only, then all stages with
-            discriminative learning rates (000).
-        augment: augmentation policy name, applied inside the training step.
-        val, test, group_by, split_seed: the split (patient/duplicate-grouped by default).
-        class_weights: weight classes inversely to their frequency.
-        loss: ``crossentropy`` or ``focal``; label_smoothing for either.
-        stop_metric, stop_at: stop once the metric passes this value (BCNet: 0.88).
-        early_stopping: patience in epochs (0 = off).
-        reduce_on_plateau: patience in epochs (0 = off; constant schedule only).
-        monitor: metric choosing the best checkpoint.
-        precision: ``auto``, ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
-        fast_path: train a frozen backbone's head on cached features (``auto``: when
-            the whole backbone is frozen); feature_views augmented views per image.
-        seed, deterministic: seeds everything; ``deterministic`` also turns on TF op
-            determinism (bit-identical reruns, slower).
-        strategy: ``default``, ``mirrored`` or ``multiworker`` (tf.distribute).
-        stain: H&E stain normalisation, ``none``, ``macenko`` or ``reinhard``, fitted on
-            ``stain_reference`` (an image file or a folder of them; default: up to 16
-            training images) and applied to every image, also after export.
-        tile_size: tile mode when > 0: the model classifies tiles of this side cut at
-            ``tile_scale`` of the native resolution, ``tiles_per_image`` random tissue
-            tiles (at least ``min_tissue`` tissue) per image and epoch; an image's
-            prediction aggregates its tiles (``tile_aggregate``: mean or majority).
+    Each field's one line of help and allowed values live in its metadata
+    (:func:`~bcnet_tf.settings.setting`): ``bcnet-tf train --help`` prints them, and
+    :func:`~bcnet_tf.settings.describe_settings` yields them for a reference.
+
+    Example:
+        >>> TrainConfig(model="resnet18", data="busi", epochs=10).schedule
+        'constant'
     """
 
-    model: str = "bcnet_vgg16"
-    data: str | None = None
-    run_dir: str | None = None
-    layout: str = "auto"
-    label_by: str = "class"
-    magnification: str | None = None
-    image_size: int | None = None
-    weights: str | None = "imagenet"
-    freeze: str | int | None = None
-    epochs: int = 50
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    switch_at: float = 0.5
-    head_epochs: int = 1
-    augment: str = "bcnet"
-    val: float = 0.15
-    test: float = 0.15
-    group_by: str = "auto"
-    split_seed: int = 0
-    class_weights: bool = False
-    loss: str = "crossentropy"
-    label_smoothing: float = 0.0
-    stop_metric: str = "val_accuracy"
-    stop_at: float | None = None
-    early_stopping: int = 0
-    reduce_on_plateau: int = 0
-    monitor: str = "val_accuracy"
-    precision: str = "auto"
-    fast_path: str = "auto"
-    feature_views: int = 2
-    seed: int = 0
-    deterministic: bool = False
-    strategy: str = "default"
-    stain: str = "none"
-    stain_reference: str | None = None
-    tile_size: int = 0
-    tile_scale: float = 1.0
-    tiles_per_image: int = 8
-    min_tissue: float = 0.5
-    tile_aggregate: str = "mean"
+    model: str = setting(
+        "bcnet_vgg16",
+        "registered model name; the number of classes comes from the data",
+        Choices("bcnet_tf.models", "list_models"),
+    )
+    data: str | None = setting(
+        None,
+        "dataset folder or CSV manifest (the Python API trains on the synthetic dataset "
+        "when it is none; the command line asks for --synthetic instead)",
+    )
+    run_dir: str | None = setting(
+        None, "run directory, resumed when it exists (none: saved_models/<model>-<data name>)"
+    )
+    layout: str = setting("auto", "how to read the dataset folder", LAYOUTS)
+    label_by: str = setting(
+        "class", "BreakHis labels: benign/malignant (class) or the 8 subtypes", LABEL_BY
+    )
+    magnification: str | None = setting(
+        None, "keep images of one magnification only, e.g. 40X (none: all)"
+    )
+    image_size: int | None = setting(None, "input side in pixels (none: the model's own)")
+    weights: str | None = setting(
+        "imagenet", "initial weights: imagenet, a weights file, or none (random)"
+    )
+    freeze: str | int | None = setting(
+        None,
+        "backbone freezing: all, or how many last stages stay trainable (none: the model's "
+        "default)",
+    )
+    epochs: int = setting(50, "training epochs")
+    batch_size: int = setting(32, "images per training step")
+    learning_rate: float = setting(1e-3, "peak learning rate")
+    schedule: str = setting(
+        "constant",
+        "learning-rate schedule: constant Adam (studies 003, 002); one_cycle Adam; "
+        "one_cycle_switch: one cycle, Adam switched to SGD at --switch-at (001); "
+        "fine_tune: --head-epochs head only, then every stage with discriminative "
+        "learning rates (000)",
+        SCHEDULES,
+    )
+    switch_at: float = setting(0.5, "one_cycle_switch: fraction of the run trained with Adam")
+    head_epochs: int = setting(1, "fine_tune: epochs that train the head only")
+    augment: str = setting(
+        "bcnet",
+        "augmentation policy, applied inside the training step",
+        Choices("bcnet_tf.data.augment", "POLICIES"),
+    )
+    val: float = setting(0.15, "validation fraction of the split")
+    test: float = setting(0.15, "test fraction of the split")
+    group_by: str = setting(
+        "auto",
+        "what the split keeps on one side: patient, duplicates (near-identical images), "
+        "image (nothing), or auto (patient when known, else duplicates)",
+        GROUPINGS,
+    )
+    split_seed: int = setting(0, "seed of the split")
+    class_weights: bool = setting(False, "weight classes inversely to their frequency")
+    loss: str = setting("crossentropy", "training loss", LOSSES)
+    label_smoothing: float = setting(0.0, "label smoothing of the loss")
+    stop_metric: str = setting("val_accuracy", "metric that --stop-at watches")
+    stop_at: float | None = setting(
+        None, "stop once --stop-metric passes this value, e.g. 0.88 (none: never)"
+    )
+    early_stopping: int = setting(
+        0, "stop after this many epochs without --monitor improving (0: off)"
+    )
+    reduce_on_plateau: int = setting(
+        0,
+        "divide the learning rate by 10 after this many epochs without --monitor "
+        "improving (0: off; constant schedule only)",
+    )
+    monitor: str = setting("val_accuracy", "metric that chooses the best checkpoint")
+    precision: str = setting(
+        "auto",
+        "mixed-precision policy (auto: the fastest this machine runs well)",
+        Choices("bcnet_tf.training.precision", "POLICIES"),
+    )
+    fast_path: str = setting(
+        "auto",
+        "train a frozen backbone's head on cached features (auto: when the whole "
+        "backbone is frozen)",
+        FAST_PATH,
+    )
+    feature_views: int = setting(2, "fast path: augmented views cached per image")
+    seed: int = setting(0, "seed of weights, augmentation and shuffling")
+    deterministic: bool = setting(
+        False, "also make TensorFlow's ops deterministic (bit-identical reruns, slower)"
+    )
+    strategy: str = setting(
+        "default",
+        "tf.distribute strategy: one device, every local device, or several machines",
+        Choices("bcnet_tf.training.strategy", "STRATEGIES"),
+    )
+    stain: str = setting(
+        "none",
+        "H&E stain normalisation, fitted on --stain-reference and applied to every "
+        "image, also after export",
+        STAINS,
+    )
+    stain_reference: str | None = setting(
+        None, "image file or folder the stain is fitted on (none: up to 16 training images)"
+    )
+    tile_size: int = setting(
+        0, "tile mode when > 0: the model classifies tissue tiles of this side in pixels"
+    )
+    tile_scale: float = setting(1.0, "tile mode: scale of the native resolution tiles are cut at")
+    tiles_per_image: int = setting(8, "tile mode: random tissue tiles per image and epoch")
+    min_tissue: float = setting(0.5, "tile mode: least tissue fraction of a tile")
+    tile_aggregate: str = setting(
+        "mean", "tile mode: how an image's prediction combines its tiles", AGGREGATIONS
+    )
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise BcnetError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
-        if self.loss not in ("crossentropy", "focal"):
-            raise BcnetError(f"loss must be 'crossentropy' or 'focal', not {self.loss!r}")
-        if self.fast_path not in ("auto", "on", "off"):
-            raise BcnetError(f"fast_path must be auto, on or off, not {self.fast_path!r}")
+        if self.loss not in LOSSES:
+            raise BcnetError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if self.fast_path not in FAST_PATH:
+            raise BcnetError(f"fast_path must be one of {FAST_PATH}, not {self.fast_path!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise BcnetError("epochs, batch_size and learning_rate must be positive")
-        if self.stain not in ("none", *STAIN_METHODS):
-            raise BcnetError(f"stain must be none, macenko or reinhard, not {self.stain!r}")
+        if self.stain not in STAINS:
+            raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
         if self.tile_size:
             try:
                 self.tiles()

@@ -15,8 +15,8 @@ from functools import reduce
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
+from bcnet_tf.console import progress_bar
 from bcnet_tf.models.registry import HEAD_LAYERS
 
 
@@ -56,7 +56,7 @@ def extract_features(
 
     chunks = [
         features(batch).numpy().astype("float32")
-        for batch, _ in tqdm(images, desc=description, unit="batch")
+        for batch, _ in progress_bar(images, desc=description, unit="batch")
     ]
     return np.concatenate(chunks)
 

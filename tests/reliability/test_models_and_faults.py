@@ -30,6 +30,7 @@ def test_weights_download_offline_is_one_line(
     code, _, err = _cli(
         capsys,
         "train",
+        "--synthetic",
         "--model",
         "resnet50",
         "--weights",
