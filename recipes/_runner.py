@@ -11,6 +11,7 @@ from typing import Any
 
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation import Evaluation, evaluate
+from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
 from bcnet_tf.explain import explain
 from bcnet_tf.export import ExportResult, export
 from bcnet_tf.models import WeightsError, get_spec
@@ -177,14 +178,17 @@ def run_and_summarise(
 
 def summarise(outcome: Outcome) -> dict[str, Any]:
     """Print and return the headline numbers of an outcome."""
-    metrics, intervals = outcome.evaluation.metrics, outcome.evaluation.summary["intervals"]
+    summary = outcome.evaluation.summary
+    metrics, intervals = outcome.evaluation.metrics, summary["intervals"]
     headline = {
         key: {"value": metrics[key], "ci95": intervals.get(key)}
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
     }
     for key, value in headline.items():
-        low, high = value["ci95"] or (float("nan"), float("nan"))
-        print(f"  {key:<18} {value['value']:.3f}  (95% CI {low:.3f}-{high:.3f})")
+        interval = interval_text(summary, key)
+        print(f"  {key:<18} {value['value']:.3f}" + (f"  (95% CI {interval})" if interval else ""))
+    if bootstrap_text(summary):
+        print(f"  {bootstrap_text(summary)}")
     print(f"  epochs run: {len(outcome.history)}; run: {outcome.run_dir}")
     print(f"  report: {outcome.evaluation.out_dir / 'report.html'}")
     if outcome.bundle is not None:

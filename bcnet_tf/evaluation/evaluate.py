@@ -20,8 +20,8 @@ from typing import Any
 
 import keras
 import numpy as np
-from tqdm.auto import tqdm
 
+from bcnet_tf.console import progress_bar
 from bcnet_tf.data.pipeline import load_files, make_dataset, naming_unreadable_images
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.data.splits import Split
@@ -183,7 +183,8 @@ def evaluate(
         tta: average flips and 90-degree rotations (see ``tta_views``).
         temperature: fit temperature scaling on the run's validation part and report
             calibration after it.
-        resamples: bootstrap resamples for the 95 % intervals (0: none).
+        resamples: bootstrap resamples for the 95 % intervals (0: none); see
+            :mod:`bcnet_tf.evaluation.bootstrap` for degenerate resamples and refusals.
         out: output folder (default: ``<run>/evaluation-<split>``).
         examples: images in the top-losses grid.
         trust: allow code (Lambda layers) in the model file.
@@ -209,7 +210,7 @@ def evaluate(
         if tiles is not None:  # image-level: each image's tiles aggregated
             probabilities = [
                 predict_tiled(model, r.path, tiles, stain, tta=tta, batch_size=batch_size)
-                for r in tqdm(records, desc="predict (tiles)", leave=False, unit="image")
+                for r in progress_bar(records, desc="predict (tiles)", leave=False, unit="image")
             ]
             truth = [names.index(r.label) for r in records]
             return np.stack([p.probabilities for p in probabilities]), np.array(truth)
@@ -239,10 +240,8 @@ def evaluate(
         fitted = fit_temperature(val_true, val_probabilities)
         after = reliability(y_true, apply_temperature(probabilities, fitted))
         calibration.update(temperature=fitted, after=after.to_json())
-    intervals = (
-        bootstrap_intervals(y_true, probabilities, names, groups, resamples=resamples, seed=seed)
-        if resamples
-        else {}
+    bootstrap = bootstrap_intervals(
+        y_true, probabilities, names, groups, unit=unit, resamples=resamples, seed=seed
     )
     out_dir = resolved.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,13 +256,9 @@ def evaluate(
         "class_names": names,
         "class_counts": {n: int((y_true == k).sum()) for k, n in enumerate(names)},
         "tta": tta,
-        "bootstrap": {
-            "resamples": resamples,
-            "level": 0.95,
-            "unit": unit,
-        },
+        "bootstrap": bootstrap.to_json(),
         "metrics": metrics,
-        "intervals": intervals,
+        "intervals": bootstrap.intervals,
         "calibration": calibration,
         "split_summary": _split_summary(resolved.split, names),
         "config": resolved.config.to_json() if resolved.config else None,

@@ -1,6 +1,9 @@
 """One self-contained HTML report per evaluation (pictures embedded as data URIs), laid
 out like a paper's results section: a paragraph of headline numbers with their 95 %
-intervals, tables, figures with captions, then the data, model and configuration."""
+intervals, tables, figures with captions, then the data, model and configuration.
+
+Text is built as plain text and escaped exactly once, where it enters the markup
+(``_table``, ``_paragraph``), so what a reader sees is the text itself."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
 from bcnet_tf.io import atomic_write_text
 
 _STYLE = """
@@ -45,12 +49,14 @@ def _number(value: float) -> str:
 
 
 def _with_interval(summary: dict[str, Any], key: str) -> str:
-    value = _number(summary["metrics"][key])
-    interval = summary["intervals"].get(key)
-    return f"{value} ({_number(interval[0])}&ndash;{_number(interval[1])})" if interval else value
+    """The value and, when there is one, its interval (``0.812 (95 % CI ...)``), as
+    plain text."""
+    value, interval = _number(summary["metrics"][key]), interval_text(summary, key)
+    return f"{value} (95 % CI {interval})" if key in summary["intervals"] else value
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table of plain-text cells, each escaped once here."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
@@ -59,14 +65,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _paragraph(text: str) -> str:
+    """A paragraph of plain text, escaped once here."""
+    return f"<p>{html.escape(text)}</p>"
+
+
 def _headline(summary: dict[str, Any]) -> str:
     m = summary["metrics"]
-    unit = summary["bootstrap"]["unit"]
     text = (
-        f"On the {summary['split']} part of {html.escape(summary['data'])} "
-        f"({m['n']} images"
+        f"On the {summary['split']} part of {summary['data']} ({m['n']} images"
         + (f", {m['patients']} patients" if "patients" in m else "")
-        + f"), {html.escape(summary['architecture'])} reached an accuracy of "
+        + f"), {summary['architecture']} reached an accuracy of "
         f"{_with_interval(summary, 'accuracy')}, a balanced accuracy of "
         f"{_with_interval(summary, 'balanced_accuracy')}, a macro F1 of "
         f"{_with_interval(summary, 'macro_f1')} and a one-vs-rest ROC-AUC of "
@@ -78,11 +87,8 @@ def _headline(summary: dict[str, Any]) -> str:
             f"recognition rate {_number(m['patient_recognition_rate'])}"
         )
     text += "."
-    if summary["intervals"]:
-        text += (
-            f" Intervals are 95 % percentile-bootstrap intervals over "
-            f"{summary['bootstrap']['resamples']} resamples of {unit}s."
-        )
+    if bootstrap := bootstrap_text(summary):
+        text += f" {bootstrap}"
     if summary["tta"]:
         text += " Predictions average flips and 90° rotations (test-time augmentation)."
     calibration = summary["calibration"]
@@ -92,7 +98,15 @@ def _headline(summary: dict[str, Any]) -> str:
             f", {_number(calibration['after']['ece'])} after temperature scaling "
             f"(T = {calibration['temperature']:.2f}, fitted on the validation part)"
         )
-    return f"<p>{text}.</p>"
+    return _paragraph(f"{text}.")
+
+
+def _interval_header(summary: dict[str, Any]) -> str:
+    """``95 % CI (n = 12 patients)``: how many groups the intervals rest on."""
+    facts = summary["bootstrap"]
+    if summary["intervals"] and "groups" in facts:
+        return f"95 % CI (n = {facts['groups']} {facts['unit']}s)"
+    return "95 % CI"
 
 
 def _image(out_dir: Path, name: str) -> str:
@@ -103,7 +117,9 @@ def _image(out_dir: Path, name: str) -> str:
 def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
     """The report's HTML for an evaluation folder and its ``metrics.json`` summary."""
     m = summary["metrics"]
-    metric_rows = [[label, _with_interval(summary, key)] for key, label in _LABELS.items()]
+    metric_rows = [
+        [label, _number(m[key]), interval_text(summary, key)] for key, label in _LABELS.items()
+    ]
     class_rows = [
         [name, *(_number(scores[k]) for k in _CLASS_SCORES), scores["support"]]
         for name, scores in m["per_class"].items()
@@ -114,7 +130,7 @@ def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
         '<p class="note">Research use only; not a medical device.</p>',
         _headline(summary),
         "<h2>Metrics</h2>",
-        _table(["metric", "value (95 % CI)"], metric_rows),
+        _table(["metric", "value", _interval_header(summary)], metric_rows),
         _table(["class", *_CLASS_SCORES, "support"], class_rows),
         "<h2>Figures</h2>",
     ]
@@ -125,8 +141,10 @@ def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
         )
     parts.append("<h2>Data and split</h2>")
     parts.append(
-        f"<p>Dataset {html.escape(summary['data'])} (layout {html.escape(summary['layout'])}); "
-        f"evaluated part: {html.escape(summary['split'])}.</p>"
+        _paragraph(
+            f"Dataset {summary['data']} (layout {summary['layout']}); "
+            f"evaluated part: {summary['split']}."
+        )
     )
     split_summary = summary.get("split_summary") or {summary["split"]: summary["class_counts"]}
     names = summary["class_names"]
@@ -138,9 +156,11 @@ def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
     )
     parts.append("<h2>Model</h2>")
     parts.append(
-        f"<p>{html.escape(summary['architecture'])}, {summary['parameters']:,} parameters, "
-        f"input {summary['image_size'][0]}&times;{summary['image_size'][1]} RGB; file "
-        f"{html.escape(summary['model'])}.</p>"
+        _paragraph(
+            f"{summary['architecture']}, {summary['parameters']:,} parameters, input "
+            f"{summary['image_size'][0]}\N{MULTIPLICATION SIGN}{summary['image_size'][1]} RGB; "
+            f"file {summary['model']}."
+        )
     )
     parts.append(f"<pre>{html.escape(summary.get('model_summary', ''))}</pre>")
     if summary.get("config"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
+
 _HEADLINE = (
     ("accuracy", "Accuracy"),
     ("balanced_accuracy", "Balanced accuracy"),
@@ -20,18 +22,17 @@ def _metrics_section(metrics: dict[str, Any] | None) -> list[str]:
             "Not evaluated before export. Run `bcnet-tf evaluate RUN` and export again "
             "to quote metrics with confidence intervals here.",
         ]
-    values, intervals = metrics["metrics"], metrics.get("intervals", {})
+    values = metrics["metrics"]
     lines = [
-        f"On the **{metrics['split']}** part ({values['n']} images, "
-        f"{metrics['bootstrap']['unit']}-level 95 % bootstrap intervals"
-        f"{', test-time augmentation' if metrics.get('tta') else ''}):",
+        f"On the **{metrics['split']}** part ({values['n']} images"
+        f"{', test-time augmentation' if metrics.get('tta') else ''}). "
+        + (bootstrap_text(metrics) or "No confidence intervals were computed."),
         "",
         "| metric | value | 95 % CI |",
         "|---|---|---|",
     ]
     for key, label in _HEADLINE:
-        low, high = intervals.get(key, (float("nan"), float("nan")))
-        lines.append(f"| {label} | {values[key]:.3f} | {low:.3f} to {high:.3f} |")
+        lines.append(f"| {label} | {values[key]:.3f} | {interval_text(metrics, key)} |")
     if "patient_accuracy" in values:
         lines.append(f"| Patient-level accuracy | {values['patient_accuracy']:.3f} | |")
         lines.append(f"| Patient recognition rate | {values['patient_recognition_rate']:.3f} | |")

@@ -68,6 +68,16 @@ def test_against_scikit_learn_and_imbalanced_learn(seed: int, classes: int) -> N
     assert m["roc_auc_macro"] == pytest.approx(auc)
 
 
+def test_roc_auc_with_tied_scores_matches_scikit_learn() -> None:
+    """Scores on a coarse grid tie often; a tie counts half, as in scikit-learn."""
+    rng = np.random.default_rng(7)
+    y_true = rng.choice(3, 80)
+    probabilities = np.round(rng.random((80, 3)) + 0.3 * np.eye(3)[y_true], 1)
+    m = classification_metrics(y_true, probabilities, ["a", "b", "c"])
+    for k, scores in enumerate(m["per_class"].values()):
+        assert scores["roc_auc"] == pytest.approx(roc_auc_score(y_true == k, probabilities[:, k]))
+
+
 def test_iba_is_not_symmetric_in_truth_and_prediction() -> None:
     """The asymmetric case that caught imbalanced-learn's old y_true/y_pred swap."""
     y_true = np.array([0, 0, 0, 0, 1, 1])

@@ -17,13 +17,15 @@ def test_views_are_the_dihedral_transforms_for_square_images() -> None:
     assert len(views) == 6
     assert np.array_equal(views[1], image[:, :, ::-1])  # left-right
     assert np.array_equal(views[2], image[:, ::-1])  # up-down
-    assert np.array_equal(views[4], image[:, ::-1, ::-1])  # 180 degrees
+    for k in (1, 2, 3):  # 90, 180, 270 degrees
+        assert np.array_equal(views[2 + k], np.rot90(image, k, axes=(1, 2)))
+    assert np.array_equal(views[4], image[:, ::-1, ::-1])  # 180 degrees, by hand
     assert len(tta_views(tf.zeros((1, 4, 6, 3)))) == 3  # no rotation of non-square images
 
 
 def test_prediction_averages_the_views() -> None:
     """A model that looks only at the left column: TTA must change its output to the
-    mean over views."""
+    mean over the image, its flips and its three rotations (made here with NumPy)."""
     inputs = keras.Input((4, 4, 3))
     left = keras.layers.Lambda(lambda x: x[:, :, 0, :])(inputs)
     outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(left))
@@ -32,7 +34,13 @@ def test_prediction_averages_the_views() -> None:
     data = tf.data.Dataset.from_tensor_slices((images, np.eye(2)[[0, 1, 0, 1, 1]])).batch(2)
     plain, labels = predict_probabilities(model, data)
     averaged, _ = predict_probabilities(model, data, tta=True)
-    expected = np.mean([model.predict(v, verbose=0) for v in tta_views(images)], axis=0)
+    dihedral = [
+        images,
+        images[:, :, ::-1],  # left-right
+        images[:, ::-1],  # up-down
+        *(np.rot90(images, k, axes=(1, 2)) for k in (1, 2, 3)),
+    ]
+    expected = np.mean([model.predict(v, verbose=0) for v in dihedral], axis=0)
     assert labels.tolist() == [0, 1, 0, 1, 1]
     assert np.allclose(averaged, expected, atol=1e-6)
     assert not np.allclose(plain, averaged)
