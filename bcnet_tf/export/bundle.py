@@ -207,7 +207,10 @@ def export(
     name = resolved.run_dir.name if resolved.run_dir else resolved.model_path.stem
     bundle = Path(out) if out else Path("saved_models") / f"{name}-bundle"
     if bundle.resolve().is_relative_to(resolved.index.root):
-        raise BcnetError(f"bundle {bundle} lies inside the dataset {resolved.index.root}.")
+        raise BcnetError(
+            f"bundle {bundle} lies inside the dataset {resolved.index.root}; bcnet_tf never "
+            "writes there. Fix: choose --out elsewhere."
+        )
     train_pixels, held_out, labels = _images(resolved, info, calibration, holdout, seed)
     if calibration_images is not None:
         train_pixels = calibration_images
@@ -217,7 +220,11 @@ def export(
             stacklevel=2,
         )
     reference = model.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
-    as_trained = trained.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
+    as_trained = (
+        reference
+        if model is trained
+        else trained.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
+    )
     precision_change = _compare("as trained", as_trained, reference, labels, 1.0)
     _remove_stale_builds(bundle)
     with atomic_directory(bundle) as folder:

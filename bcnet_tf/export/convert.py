@@ -2,8 +2,8 @@
 
 Route: a SavedModel written by ``keras.export.ExportArchive`` *without*
 ``archive.track(model)``, then ``tf.lite.TFLiteConverter.from_saved_model``.
-``model.export`` (which tracks the model) stores every weight twice (ResNet50: 191 MB
-instead of 96 MB; keras-team/keras#23553), and ``from_keras_model`` breaks on some
+``model.export`` (which tracks the model) stores every weight twice
+(keras-team/keras#23553), and ``from_keras_model`` breaks on some
 Keras 3 models.
 """
 
@@ -33,7 +33,8 @@ def _float32_policies(config: Any) -> Any:
 
 
 def float32_model(model: keras.Model) -> keras.Model:
-    """The same model computing in float32 (same weights, same names).
+    """The same model computing in float32 (same weights, same names): ``model`` itself
+    when it already does.
 
     A model trained under ``mixed_bfloat16`` has bfloat16 ops that TFLite cannot
     convert and edge CPUs seldom run fast; deployment uses this copy.
@@ -42,7 +43,11 @@ def float32_model(model: keras.Model) -> keras.Model:
         >>> float32_model(model).layers[2].dtype_policy.name  # doctest: +SKIP
         'float32'
     """
-    copy = keras.Model.from_config(_float32_policies(model.get_config()))
+    config = model.get_config()
+    float32_config = _float32_policies(config)
+    if float32_config == config:
+        return model
+    copy = keras.Model.from_config(float32_config)
     copy.set_weights(model.get_weights())
     return copy
 

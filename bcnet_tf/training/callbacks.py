@@ -102,7 +102,8 @@ class NaNGuard(keras.callbacks.Callback):
 class ModelCheckpoints(keras.callbacks.Callback):
     """Save ``model`` (the deployable model, whatever model is being fitted) as
     ``best.keras`` whenever ``monitor`` improves and as ``last.keras`` when training
-    ends, atomically. (Resuming uses BackupAndRestore's state, not these files.)
+    ends, atomically; weights that became NaN/inf are never saved. (Resuming uses
+    BackupAndRestore's state, not these files.)
 
     ``best`` persists across resumed runs: pass the best value seen so far. ``info``
     (class names, input size) is saved inside each file.
@@ -135,7 +136,8 @@ class ModelCheckpoints(keras.callbacks.Callback):
                 save_model(self.deployable, self.directory / "best.keras", self.info)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        save_model(self.deployable, self.directory / "last.keras", self.info)
+        if all(np.isfinite(weights).all() for weights in self.deployable.get_weights()):
+            save_model(self.deployable, self.directory / "last.keras", self.info)
 
 
 def backup_epoch(backup_dir: Path) -> int | None:
