@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bench._worker import run_worker
+from bench._worker import latencies_ms, run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,25 +39,6 @@ MODELS = {
         "image_size": None,
     },
 }
-
-
-def _latencies_ms(
-    predictors: dict[str, Callable[[np.ndarray], object]], pixels: np.ndarray, repeats: int
-) -> dict[str, float]:
-    """Median ms per call of each predictor, timed in turns (``ROUNDS`` rounds of
-    ``repeats`` calls each, every predictor once per round) so that a slow spell of a
-    shared machine hits every artifact alike instead of skewing one of them."""
-    times: dict[str, list[float]] = {name: [] for name in predictors}
-    for predict in predictors.values():
-        for _ in range(5):
-            predict(pixels)
-    for _ in range(ROUNDS):
-        for name, predict in predictors.items():
-            for _ in range(repeats):
-                start = time.perf_counter()
-                predict(pixels)
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
@@ -89,7 +67,7 @@ def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
         predictors = {"keras": keras_model.predict_on_batch} | {
             short: TFLiteModel(bundle / name, threads=2).predict for short, name in tflite.items()
         }
-        latency = _latencies_ms(predictors, pixels, repeats)
+        latency = latencies_ms(predictors, pixels, repeats, ROUNDS)
         rows = []
         for short, name in files.items():
             artifact = spec["artifacts"][name]

@@ -55,13 +55,20 @@ def measure_model(
     size: int | None = None,
     freeze: str | None = None,
     jit_compile: bool | str = "auto",
+    threads: tuple[int, int] | None = None,
 ) -> dict:
     """Train and predict images/s of ``name`` at ``size`` (default: its own) under
     ``precision`` (a policy name or ``auto``), with the model's default freezing unless
-    ``freeze`` is given; ``jit_compile`` as Keras' ``compile`` takes it. Call in a fresh
-    process."""
+    ``freeze`` is given; ``jit_compile`` as Keras' ``compile`` takes it; ``threads``
+    (intra-op, inter-op) as TensorFlow's thread pools, default TensorFlow's own choice.
+    Call in a fresh process."""
     import keras
     import numpy as np
+    import tensorflow as tf
+
+    if threads:  # before anything starts TensorFlow's runtime
+        tf.config.threading.set_intra_op_parallelism_threads(threads[0])
+        tf.config.threading.set_inter_op_parallelism_threads(threads[1])
 
     from bcnet_tf.evaluation.predict import predict_pixels
     from bcnet_tf.models import build_model, get_spec
@@ -79,6 +86,10 @@ def measure_model(
         "precision": precision,
         "conv_dtype": conv_dtype,
         "size": size,
+        "threads": [
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads(),
+        ],
         "train": images_per_second(lambda: model.train_on_batch(images, labels), batch, steps),
         "predict": images_per_second(lambda: predict_pixels(model, images), batch, steps),
     }
@@ -93,10 +104,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--freeze", help=argparse.SUPPRESS)
     parser.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         jit = True if args.jit else "auto"
-        row = measure_model(*args.worker, args.batch, args.steps, args.size, args.freeze, jit)
+        row = measure_model(
+            *args.worker, args.batch, args.steps, args.size, args.freeze, jit, args.threads
+        )
         print(json.dumps(row))
         return
     from bcnet_tf.models import list_models

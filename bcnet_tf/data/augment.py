@@ -14,8 +14,10 @@ function fail with "tf.function only supports singleton tf.Variables");
 policy               what it does
 ===================  =================================================================
 ``none``             nothing
-``bcnet``            zoom 0.8-1.2 per axis, nearest-neighbour sampling and fill: study
-                     003 (BCNet)'s ``ImageDataGenerator(zoom_range=0.2)``, reproduced
+``bcnet``            zoom 0.8-1.2 drawn per axis, bilinear sampling, edge pixels
+                     repeated outside the image: study 003 (BCNet)'s
+                     ``ImageDataGenerator(zoom_range=0.2)`` (its defaults
+                     ``interpolation_order=1``, ``fill_mode="nearest"``), reproduced
 ``flip_rotate``      horizontal flip, rotation ±10°, zoom ±10 %, shift ±5 %, contrast
                      0.2: the fastai/torchvision sets of studies 000 and 002
 ``histology``        any rotation, flips on both axes (tissue has no orientation), zoom
@@ -51,7 +53,7 @@ def augmentation_policy(
         return None
     if name == "bcnet":
         layers = [
-            RandomAffine(zoom=(0.2, 0.2), interpolation="nearest", fill_mode="nearest", seed=seed)
+            RandomAffine(zoom=(0.2, 0.2), interpolation="bilinear", fill_mode="nearest", seed=seed)
         ]
     elif name == "flip_rotate":
         layers = [

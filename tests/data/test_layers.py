@@ -1,4 +1,5 @@
-"""RandomAffine: exact geometry, inference identity, Keras serialisation."""
+"""RandomAffine: exact geometry, inference identity, Keras serialisation; the ``bcnet``
+policy against the legacy ``ImageDataGenerator`` it reproduces."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.layers import RandomAffine
 
 
@@ -41,6 +43,20 @@ def test_zoom_per_axis_changes_aspect() -> None:
     image[0, 3:6, :, 0] = 1  # horizontal band of height 3
     out = keras.ops.convert_to_numpy(layer(image, training=True))[0, :, 4, 0]
     assert out.sum() == pytest.approx(6)  # zoomed in 2x vertically only
+
+
+def test_bcnet_policy_zooms_like_image_data_generator() -> None:
+    pytest.importorskip("scipy")  # the legacy generator resamples with scipy.ndimage
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    image = np.random.default_rng(0).uniform(0, 255, (24, 24, 3)).astype("float32")
+    zx, zy = 1.15, 0.85  # width sampled wider (fill at the sides), height narrower
+    expected = ImageDataGenerator(zoom_range=0.2).apply_transform(image, {"zx": zx, "zy": zy})
+    (policy_layer,) = augmentation_policy("bcnet").layers
+    fixed_zoom = ((zy - 1, zy - 1), (zx - 1, zx - 1))  # (height, width): one value each
+    layer = RandomAffine.from_config({**policy_layer.get_config(), "zoom": fixed_zoom})
+    out = keras.ops.convert_to_numpy(layer(image[None], training=True))[0]
+    np.testing.assert_allclose(out, expected, atol=0.01)  # float32 rounding on 0..255
 
 
 def test_saved_inside_a_model(tmp_path: Path) -> None:
