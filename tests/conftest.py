@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,50 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED = REPOSITORY.parent / "shared"
+
+
+#: Hand-edited sources (and extension-less scripts): people edit them while tests run,
+#: and nothing under test writes them.
+SOURCE_SUFFIXES = frozenset({"", ".py", ".md", ".toml", ".cfg", ".yml", ".yaml"})
+
+
+def _checkout_files() -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file a test could leave in the checkout:
+    all of ``saved_models/`` and every file git does not ignore, except sources
+    (``SOURCE_SUFFIXES``). Without git, ``saved_models/`` alone."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        check=False,
+    )
+    names = listed.stdout.decode().split("\0") if listed.returncode == 0 else []
+    paths = [REPOSITORY / name for name in names if Path(name).suffix not in SOURCE_SUFFIXES]
+    paths += (REPOSITORY / "saved_models").rglob("*")
+    return {
+        str(path.relative_to(REPOSITORY)): (stat.st_size, stat.st_mtime_ns)
+        for path in paths
+        if path.is_file() and (stat := path.stat())
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    """Fail the run if any test wrote into the checkout: outputs belong under tmp_path."""
+    before = _checkout_files()
+    yield
+    after = _checkout_files()
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    if changed:
+        pytest.fail(
+            f"the tests changed {len(changed)} file(s) in the checkout: {changed[:5]}. "
+            "Fix: write outputs under tmp_path (pass out=/run_dir= explicitly).",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,10 @@
 """``Predictor``: a bundle's TFLite model on image files, without TensorFlow.
 
-Preprocessing repeats the training pipeline's with Pillow: decode to RGB (the same
-decoder as training), then an anti-aliased bilinear resize (within a grey level or so
-of the pipeline's), then the stain normaliser the model was trained with, if any. The
-model itself normalises the pixels. A tile-mode bundle classifies each image's tissue
-tiles and aggregates them, as evaluation does.
+Preprocessing repeats the training pipeline's without TensorFlow: decode to RGB (the
+same decoder as training), then the pipeline's resize done in numpy (area averaging
+when shrinking, bilinear when enlarging), then the stain normaliser the model was
+trained with, if any. The model itself normalises the pixels. A tile-mode bundle
+classifies each image's tissue tiles and aggregates them, as evaluation does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.edge.runtime import TFLiteModel
@@ -26,15 +25,48 @@ from bcnet_tf.pathology.tiles import aggregate, extract_tiles, tile_layout
 SPEC_FILE = "spec.json"
 
 
-def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a ``uint8`` RGB array to ``(height, width)`` like the training pipeline.
+def _area(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Shrink ``pixels`` to ``size`` along ``axis`` by area averaging: each output pixel
+    is the mean of the input span it covers, partly covered pixels weighted by their
+    overlap (every span covers at least one pixel)."""
+    pixels = np.moveaxis(pixels, axis, 0)
+    length = pixels.shape[0]
+    edges = np.arange(size + 1) * length / size  # exact at both ends
+    whole = np.floor(edges).astype(int)
+    fraction = (edges - whole).reshape(-1, *[1] * (pixels.ndim - 1))
+    sums = np.add.reduceat(pixels, whole[:-1], axis=0, dtype=np.float32)
+    partial = pixels[np.minimum(whole, length - 1)] * fraction
+    return np.moveaxis((sums + partial[1:] - partial[:-1]) * (size / length), 0, axis)
 
-    Pillow's bilinear filter widens with the scale factor (it anti-aliases), which
-    tracks TensorFlow's area resize closer than Pillow's BOX filter does: mean absolute
-    difference 0.2 to 0.7 grey levels on 20-700 px test patterns (see the tests).
+
+def _bilinear(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Interpolate ``pixels`` linearly to ``size`` along ``axis`` at half-pixel
+    centres, edges clamped."""
+    pixels = np.moveaxis(pixels, axis, 0)
+    length = pixels.shape[0]
+    centres = (np.arange(size) + 0.5) * (length / size) - 0.5
+    low = np.floor(centres)
+    weight = (centres - low).reshape(-1, *[1] * (pixels.ndim - 1))
+    lower = pixels[np.clip(low, 0, length - 1).astype(int)].astype(np.float64)
+    upper = pixels[np.clip(low + 1, 0, length - 1).astype(int)].astype(np.float64)
+    return np.moveaxis(lower + (upper - lower) * weight, 0, axis)
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a ``uint8`` RGB array to ``(height, width)`` as the training pipeline's
+    :func:`bcnet_tf.data.pipeline.resize_image` does, in numpy: area averaging when
+    neither side grows, else bilinear (``tf.image.resize``'s ``area`` and
+    ``bilinear``), then rounding.
+
+    Example:
+        >>> resize_rgb(np.zeros((460, 700, 3), np.uint8), (224, 224)).shape
+        (224, 224, 3)
     """
     height, width = size
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+    shrinking = image.shape[0] >= height and image.shape[1] >= width
+    resize = _area if shrinking else _bilinear
+    resized = resize(resize(image, height, axis=0), width, axis=1)
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
 
 
 def dihedral_views(pixels: np.ndarray) -> list[np.ndarray]:

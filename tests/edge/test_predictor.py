@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bcnet_tf.cli import main
 from bcnet_tf.data.pipeline import resize_image
 from bcnet_tf.edge.predictor import Predictor, dihedral_views, resize_rgb
 from bcnet_tf.errors import BcnetError
-from tests.conftest import rgb_pattern
 
 NO_TENSORFLOW = """
 import json, sys
@@ -42,13 +42,82 @@ def test_predictor_never_imports_tensorflow(bundle: Path, lesion_model: tuple[Pa
     assert result["top"] == [Path(f).parent.name for f in files]  # right on every image
 
 
-@pytest.mark.parametrize("shape", [(100, 80), (47, 33), (20, 24)])
+@pytest.mark.parametrize("shape", [(100, 80), (47, 33), (32, 32), (20, 24), (24, 40)])
 def test_edge_resize_matches_the_training_pipeline(shape: tuple[int, int]) -> None:
-    image = rgb_pattern(*shape, seed=3)
+    """On uniform noise (the hardest case for any interpolation) the numpy resize
+    gives TensorFlow's pixels, up to float rounding, when shrinking, enlarging, or
+    shrinking one side while enlarging the other."""
+    image = np.random.default_rng(3).integers(0, 256, (*shape, 3), dtype=np.uint8)
     edge = resize_rgb(image, (32, 32)).astype(int)
     pipeline = resize_image(image, (32, 32)).numpy().astype(int)
-    assert np.abs(edge - pipeline).mean() < 1.0
-    assert np.abs(edge - pipeline).max() <= 6
+    assert np.abs(edge - pipeline).max() <= 1
+    assert np.mean(edge != pipeline) < 0.01
+
+
+def _lesion_files(root: Path, shapes: list[tuple[int, int]], seed: int = 21) -> list[str]:
+    """Noisy images of other sizes than the lesion model's input, every other one
+    with a bright rectangle of the trained lesion's relative size."""
+    rng = np.random.default_rng(seed)
+    files = []
+    for i, (height, width) in enumerate(shapes):
+        image = rng.normal(110, 20, (height, width, 3)).clip(0, 255)
+        if i % 2:
+            rows, columns = height * 6 // 32, width * 6 // 32
+            top, left = rng.integers(1, height - rows - 1), rng.integers(1, width - columns - 1)
+            image[top : top + rows, left : left + columns] = 235
+        files.append(str(root / f"scan_{i}_{height}x{width}.png"))
+        Image.fromarray(image.round().astype(np.uint8)).save(files[-1])
+    return files
+
+
+def _nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize(size[::-1], Image.Resampling.NEAREST))
+
+
+def _pillow_bilinear(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize(size[::-1], Image.Resampling.BILINEAR))
+
+
+def _transposed(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return resize_rgb(np.ascontiguousarray(image.transpose(1, 0, 2)), size)
+
+
+def test_predictor_resizes_other_sizes_as_the_keras_path_does(
+    bundle: Path,
+    lesion_model: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files larger, smaller and not square against the model's 32x32 input: the
+    edge predictor's numpy resize and TensorFlow's give the model the same pixels
+    (float rounding: one grey level at most) and so the same probabilities (the
+    float32 TFLite model alone differs from Keras by under 1e-4). A wrong resize
+    (nearest, Pillow's anti-aliased bilinear, transposed pixels) fails both bounds."""
+    from bcnet_tf.data.pipeline import load_files
+    from bcnet_tf.edge import predictor as edge_predictor
+    from bcnet_tf.models.saving import load_model
+
+    model_path, _ = lesion_model
+    files = _lesion_files(tmp_path, [(96, 72)] * 4 + [(45, 70)] * 4 + [(24, 40)] * 4)
+    model, info = load_model(model_path)
+    keras_pixels = load_files(files, info.image_size)
+    keras_probabilities = model.predict(keras_pixels.astype("float32"), verbose=0)
+    predictor = Predictor(bundle, artifact="model_float32.tflite")
+
+    def difference() -> tuple[int, float]:
+        pixels = predictor.load(files)
+        probabilities = predictor.probabilities(pixels)
+        return (
+            int(np.abs(pixels.astype(int) - keras_pixels).max()),
+            float(np.abs(probabilities - keras_probabilities).max()),
+        )
+
+    pixels, probabilities = difference()
+    assert pixels <= 1 and probabilities < 1e-3
+    for wrong in (_nearest, _pillow_bilinear, _transposed):
+        monkeypatch.setattr(edge_predictor, "resize_rgb", wrong)
+        pixels, probabilities = difference()
+        assert pixels > 1 and probabilities > 1e-3, wrong.__name__
 
 
 def test_predictor_matches_the_keras_model(bundle: Path, lesion_model: tuple[Path, Path]) -> None:

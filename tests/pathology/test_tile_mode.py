@@ -63,7 +63,9 @@ def test_evaluation_is_per_image_and_the_edge_predictor_agrees(tile_run: Path) -
     assert np.allclose(evaluation.probabilities.sum(axis=1), 1.0)
     assert (evaluation.out_dir / "gradcam.png").is_file()
 
-    bundle = export(tile_run, formats=("tflite",), quantize=("none",)).bundle
+    out = tile_run.parent / "bundle"
+    bundle = export(tile_run, out=out, formats=("tflite",), quantize=("none",)).bundle
+    assert bundle == out
     spec = json.loads((bundle / "spec.json").read_text())
     check = spec["artifacts"]["model_float32.tflite"]["verification"]
     assert check["passed"] and check["images"] > len(records)  # verified on tiles

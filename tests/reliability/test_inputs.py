@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from bcnet_tf.cli import main
-from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.layouts import discover
 from bcnet_tf.data.pipeline import make_dataset
 from tests.conftest import write_bad, write_image
+from tests.known_images import HEIGHT, WIDTH, tolerance, write_known
 
 
 def two_classes(root: Path, per_class: int = 6) -> Path:
@@ -27,70 +27,75 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
-# name -> (what to add to a good two-class dataset, file name the report must show, reason)
-SKIPPED: dict[str, tuple[Callable[[Path], Path], str, str]] = {
-    "zero-byte": (lambda r: write_bad(r / "benign" / "empty.png", "empty"), "empty.png", ""),
-    "non-image": (lambda r: write_bad(r / "benign" / "notes.png", "text"), "notes.png", ""),
+# name -> (what to add to a good two-class dataset, the line the report must show)
+SKIPPED: dict[str, tuple[Callable[[Path], object], str]] = {
+    "zero-byte": (
+        lambda r: write_bad(r / "benign" / "empty.png", "empty"),
+        "unreadable image benign/empty.png: the file is empty (0 bytes)",
+    ),
+    "non-image": (
+        lambda r: write_bad(r / "benign" / "notes.png", "text"),
+        "unreadable image benign/notes.png: not a recognised image format",
+    ),
     "stray text": (
-        lambda r: (r / "benign" / "readme.txt").write_text("x") and r / "readme.txt",
-        "readme.txt",
-        "not an image file",
+        lambda r: (r / "benign" / "readme.txt").write_text("x"),
+        "1 x not an image file (extension '.txt'): benign/readme.txt",
     ),
     "mask": (
         lambda r: write_image(r / "benign" / "benign_0_mask.png"),
-        "benign_0_mask.png",
-        "segmentation mask",
+        "1 x segmentation mask (file name): benign/benign_0_mask.png",
     ),
     "thumbnail": (
         lambda r: write_image(r / "benign" / "tiny.png", size=(16, 16)),
-        "tiny.png",
-        "",
+        "1 x thumbnail-sized (16x16 px): benign/tiny.png",
     ),
     "truncated": (
         lambda r: write_bad(r / "malignant" / "broken.png", "truncated"),
-        "broken.png",
-        "",
+        "unreadable image malignant/broken.png: decoding failed (image file is truncated)",
     ),
 }
 
 
 @pytest.mark.parametrize("case", list(SKIPPED))
-def test_inspect_names_each_unusable_file(
+def test_inspect_names_each_unusable_file_and_why(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = two_classes(tmp_path / "data")
-    add, name, reason = SKIPPED[case]
+    add, expected = SKIPPED[case]
     add(root)
     code, out, err = _cli(capsys, "inspect", str(root), "--no-duplicates")
     assert code == 0 and "Traceback" not in err
-    assert any(name in line and reason in line for line in out.splitlines())
+    assert expected in [line.strip(" -") for line in out.splitlines()]
+    assert "skipped files: 1" in out.splitlines()
 
 
-GOOD_KINDS = ("png16", "png_palette", "png_rgba", "jpeg_cmyk", "jpeg_exif_rotated", "pgm")
+# file name -> known kind (tests/known_images.py)
+UNUSUAL = {
+    "scan16.png": "png16",
+    "palette_alpha.png": "png_palette_transparent",
+    "rgba.png": "png_rgba",
+    "cmyk.jpg": "jpeg_cmyk",
+    "scan16.pgm": "pgm16",
+    "really_png.jpg": "png_rgb",  # mislabelled extension
+}
 
 
-def test_every_supported_format_decodes_in_the_pipeline(tmp_path: Path) -> None:
-    """16-bit, palette and RGBA PNGs, CMYK and EXIF-rotated JPEGs, PGM, and a PNG
-    named .jpg: all read as RGB, identically by the pipeline and the reference."""
-    root = tmp_path / "data"
-    for i, kind in enumerate(GOOD_KINDS):
-        suffix = {"pgm": ".pgm"}.get(kind, ".jpg" if "jpeg" in kind else ".png")
-        write_image(root / ("a" if i % 2 else "b") / f"{kind}{suffix}", kind, seed=i)
-    write_image(root / "a" / "really_png.jpg", "png", seed=9)  # mislabelled extension
-    index = discover(root)
-    assert len(index.records) == len(GOOD_KINDS) + 1 and not index.skipped
-    images, _ = next(
-        iter(
-            make_dataset(
-                index.records, index.class_names, image_size=(48, 64), batch_size=len(index.records)
-            )
-        )
+def test_unusual_files_reach_the_batch_with_their_known_pixels(tmp_path: Path) -> None:
+    """16-bit, palette and RGBA PNGs, a CMYK JPEG, a 16-bit PGM and a PNG named .jpg:
+    one batch at the images' native size holds the pixels the test wrote."""
+    expected = {}
+    for i, (name, kind) in enumerate(UNUSUAL.items()):
+        path = tmp_path / "data" / ("a" if i % 2 else "b") / name
+        expected[str(path)] = (write_known(path, kind), tolerance(kind))
+    index = discover(tmp_path / "data")
+    assert sorted(r.path for r in index.records) == sorted(expected) and not index.skipped
+    dataset = make_dataset(
+        index.records, index.class_names, image_size=(HEIGHT, WIDTH), batch_size=len(expected)
     )
+    images, _ = next(iter(dataset))
     for record, image in zip(index.records, images.numpy(), strict=True):
-        reference = decode_rgb(record.path)
-        if reference.shape[:2] != (48, 64):  # EXIF rotation turns 48x64 into 64x48
-            continue
-        assert np.abs(image - reference).max() <= 1, record.path
+        known, allowed = expected[record.path]
+        assert np.abs(image - known).max() <= allowed, record.path
 
 
 def test_a_decompression_bomb_is_refused_by_name(
@@ -136,12 +141,12 @@ def test_truncated_image_met_while_predicting_is_named(
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("empty class folder", "holds no usable image"),
-        ("one class only", "one class"),
-        ("loose images, no class folders", "cannot detect the layout"),
+        ("empty class folder", "class folder 'normal' holds no usable image"),
+        ("one class only", "has one class (benign): a classifier needs two or more"),
+        ("loose images, no class folders", "images lie directly in it, not in class folders"),
         ("CSV lists a missing file", "do not exist (line 3: missing.png)"),
-        ("CSV path escapes the folder", "outside its folder"),
-        ("CSV absolute path", "outside its folder"),
+        ("CSV path escapes the folder", "outside its folder (line 2: ../outside.png)"),
+        ("CSV absolute path", "absolute paths or paths outside its folder (line 2: /"),
         ("CSV without a label column", "needs a path column"),
     ],
 )
@@ -173,7 +178,8 @@ def test_dataset_problems_give_one_line_naming_the_fix(
     extra = ["--no-duplicates"] if command == "inspect" else ["--out", str(tmp_path / "s.json")]
     code, out, err = _cli(capsys, command, str(target), *extra)
     if case == "empty class folder":
-        assert code == 0 and "normal" in out and expected in out
+        assert code == 0 and f"  - {expected}" in out.splitlines()
         return
     assert code == 2 and "Traceback" not in err
-    assert expected in err
+    (line,) = err.strip().splitlines()
+    assert expected in line and str(target) in line and "Fix:" in line
