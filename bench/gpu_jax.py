@@ -1,12 +1,12 @@
 """The zoo's models on a GPU without TensorFlow: Keras 3 on the JAX backend.
 
 bcnet_tf's model code (``bcnet_tf.models``, the preprocessing layers) is pure Keras, so it
-runs on any Keras backend. Where a GPU machine has JAX but no TensorFlow (as the GPU
-machines lent to this project do), this checks the GPU-only part of the design: every
-zoo model trains a few steps under float32, mixed_float16 (with loss scaling) and
-mixed_bfloat16 with a finite loss and a float32 softmax, and the augmentation layers stay
-finite under mixed_float16; with training and prediction images/s (batch 64, median of
-10 steps after 3 warm-up steps; JAX always compiles with XLA).
+runs on any Keras backend. Where a GPU machine has JAX but no TensorFlow, this checks the
+GPU-only part of the design: every zoo model trains a few steps under float32,
+mixed_float16 (with loss scaling) and mixed_bfloat16 with a finite loss and a float32
+softmax, and the augmentation layers stay finite under mixed_float16; with training and
+prediction images/s (batch 64, median of 10 steps after 3 warm-up steps; JAX always
+compiles with XLA).
 
     KERAS_BACKEND=jax python -m bench.gpu_jax    # needs jax[cuda] and keras==3.15.1
 

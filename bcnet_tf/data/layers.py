@@ -33,7 +33,8 @@ class RandomAffine(keras.layers.Layer):
             independently (ImageDataGenerator's ``zoom_range``), a float keeps the
             aspect ratio. Positive scale samples a larger area (zooms out).
         translation: max shift as a fraction of ``(height, width)``.
-        horizontal_flip, vertical_flip: flip half of the images on that axis.
+        horizontal_flip: flip half of the images left to right.
+        vertical_flip: flip half of the images upside down.
         interpolation: ``"bilinear"`` or ``"nearest"``.
         fill_mode: ``"reflect"``, ``"wrap"``, ``"constant"`` or ``"nearest"``.
         seed: random seed.

@@ -35,8 +35,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 def _parallel_map(ds: tf.data.Dataset, function) -> tf.data.Dataset:
     """``ds.map`` in parallel, without AutoGraph: these functions use ``tf.cond``
-    rather than Python control flow, and converting them cost ~0.6 s per dataset
-    (``bench/pipeline.py``)."""
+    rather than Python control flow, so converting them is pure start-up cost."""
     return ds.map(tf.autograph.experimental.do_not_convert(function), num_parallel_calls=AUTOTUNE)
 
 
@@ -141,8 +140,8 @@ def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Ten
     shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.convert_to_tensor(size))
     resized = tf.cond(
         shrinking,
-        # Area averaging: anti-aliased like Pillow's reduce, ~2.5x faster than
-        # tf.image.resize(antialias=True) (bench/pipeline.py).
+        # Area averaging: anti-aliased like Pillow's reduce, and cheaper than
+        # tf.image.resize(antialias=True).
         lambda: tf.image.resize(image, size, method="area"),
         lambda: tf.image.resize(image, size, method="bilinear"),
     )

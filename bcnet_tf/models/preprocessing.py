@@ -37,9 +37,9 @@ class CaffePreprocess(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         # The channel swap is a constant 1x1 convolution, not ops.flip or a gather:
         # TFLite folds the mean into its bias, so the whole normalisation is one CONV_2D
-        # that XNNPACK runs in float and int8 (SqueezeNet TFLite ~20 % faster than with
-        # a gather and a subtraction left outside the delegate), and int8's REVERSE_V2
-        # copies bytes without rescaling (int8 SqueezeNet: 59 % agreement).
+        # that XNNPACK runs in float and int8 (a gather and a subtraction would run
+        # outside the delegate), and int8's REVERSE_V2 copies bytes without rescaling
+        # (tests/export/ checks both).
         swap = ops.convert_to_tensor(_RGB_TO_BGR, dtype=self.compute_dtype)
         bgr = ops.conv(ops.cast(inputs, self.compute_dtype), swap, data_format="channels_last")
         return bgr - ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)

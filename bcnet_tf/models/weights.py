@@ -63,7 +63,7 @@ IMAGENET_SOURCES = {
         "4d473c1dd8becc155b73f8504c6f6626",
     ),
     # torchvision's ImageNet weights (the studies' own), as published in safetensors.
-    # Their SHA-256 could not be looked up from an offline machine: set file_hash to pin.
+    # Their SHA-256 is not pinned yet: set file_hash to pin it.
     "resnet18": ImagenetSource(
         "resnet18.tv_in1k.safetensors",
         "https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors",

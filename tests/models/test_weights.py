@@ -41,7 +41,7 @@ def test_offline_download_fails_in_one_actionable_line(keras_home: Path, offline
 
 
 def test_real_offline_download_of_keras_weights(keras_home: Path) -> None:
-    """The real URL, on these offline machines: still one line, no Keras stack trace."""
+    """The real URL without network access: still one line, no Keras stack trace."""
     code = (
         "from bcnet_tf.models import build_model\n"
         "from bcnet_tf.errors import BcnetError\n"

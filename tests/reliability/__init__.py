@@ -1,4 +1,4 @@
-"""The reliability suite (issue 8): every bad input and fault, with its outcome.
+"""The reliability suite: every bad input and fault, with its outcome.
 
 Each case ends in a correct result or one clear message naming the file and the fix:
 never a raw stack trace, never a silently wrong model. Cases tested elsewhere are
