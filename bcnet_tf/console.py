@@ -6,6 +6,7 @@ name                       what it does
 =========================  ==========================================================
 :func:`progress_bar`       a tqdm bar that draws only on a terminal (a log file gets
                            no carriage-return updates)
+:func:`fit_verbosity`      the same rule for Keras' ``fit`` progress bar
 :class:`ArgumentParser`    argparse with usage errors in one line
 :func:`quiet_tensorflow`   hides TensorFlow's C++ start-up log unless ``--verbose``
 :func:`run_program`        a program's body with bcnet_tf errors, OS errors and a
@@ -57,6 +58,16 @@ def progress_bar(iterable: Any = None, *, enabled: bool = True, **options: Any) 
         ...     ...
     """
     return tqdm(iterable, disable=None if enabled else True, **options)
+
+
+def fit_verbosity() -> int | str:
+    """Keras ``fit(verbose=...)``: a live progress bar on a terminal, else one line per
+    epoch (no carriage-return updates in log files).
+
+    Example:
+        >>> model.fit(data, verbose=fit_verbosity())  # doctest: +SKIP
+    """
+    return "auto" if sys.stdout.isatty() else 2
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

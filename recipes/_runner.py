@@ -185,8 +185,8 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
         for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
     }
     for key, value in headline.items():
-        interval = interval_text(summary, key)
-        print(f"  {key:<18} {value['value']:.3f}" + (f"  (95% CI {interval})" if interval else ""))
+        interval = f"  (95% CI {interval_text(summary, key)})" if value["ci95"] else ""
+        print(f"  {key:<18} {value['value']:.3f}{interval}")
     if bootstrap_text(summary):
         print(f"  {bootstrap_text(summary)}")
     print(f"  epochs run: {len(outcome.history)}; run: {outcome.run_dir}")

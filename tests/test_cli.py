@@ -325,3 +325,21 @@ def test_progress_bars_stay_out_of_log_files(folder_dataset: Path, tmp_path: Pat
         )
     assert done.returncode == 0
     assert log.read_text() == ""  # no "hashing images" bar, no carriage-return updates
+
+
+def test_training_log_files_get_one_line_per_epoch(folder_dataset: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "bcnet_tf.cli", "train", "--data", str(folder_dataset)),
+            *("--model", "resnet9", "--weights", "none", "--image-size", "32", "--epochs", "2"),
+            *("--batch-size", "8", "--precision", "float32", "--run-dir", str(run_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        env=_quiet_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stdout and "\x1b[" not in done.stdout  # no live bar, no colours
+    epoch_lines = [line for line in done.stdout.splitlines() if " - val_accuracy: " in line]
+    assert len(epoch_lines) == 2  # Keras' verbose=2: one summary line per epoch

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bcnet_tf.console import fit_verbosity
 from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
@@ -452,7 +453,7 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
             validation_data=val,
             callbacks=callbacks.all,
             class_weight=run.class_weight,
-            verbose=2 if os.environ.get("CI") else "auto",
+            verbose=fit_verbosity(),
         )
     run.state["best"] = callbacks.checkpoints.best
     if callbacks.guard.diverged_at is not None:
