@@ -47,8 +47,10 @@ def extract_features(
     """Pooled backbone features of every image in ``images`` (batches of pixels, labels
     ignored), optionally augmented first; with a progress bar."""
     extractor = keras.Model(model.input, model.get_layer("head_pool").output)
+    pixels = images.element_spec[0]
 
-    @tf.function
+    # One trace for every batch size (the last batch is usually smaller).
+    @tf.function(input_signature=[tf.TensorSpec([None, *pixels.shape[1:]], pixels.dtype)])
     def features(batch: tf.Tensor) -> tf.Tensor:
         if augment is not None:
             batch = augment(batch, training=True)
