@@ -1,15 +1,23 @@
 """bcnet_tf: transfer-learning classifiers for breast-cancer medical images.
 
-The package reads as the pipeline it implements::
+The package reads as the pipeline it implements, in layers (:data:`PIPELINE`); a
+module imports only from its own layer or the layers above it in this list::
 
+    errors, io, console, settings   support: one-line errors, atomic writes, terminal
+    bcnet_tf.pathology   H&E stain normalisation, tissue tiles, preparing one image (numpy)
     bcnet_tf.data        folder of images -> records -> leak-free splits -> tf.data batches
-    bcnet_tf.pathology   H&E stain normalisation, tissue tiles of high-resolution images
-    bcnet_tf.models      the studies' architectures behind one factory, with weights
-    bcnet_tf.training    resumable runs: schedules, stop-at-threshold, mixed precision
-    bcnet_tf.evaluation  metrics with patient-level CIs, calibration, figures, report
-    bcnet_tf.explain     Grad-CAM and occlusion sensitivity
-    bcnet_tf.export      verified bundles: .keras, SavedModel, TFLite float/int8
     bcnet_tf.edge        TensorFlow-free prediction from a bundle (LiteRT)
+    bcnet_tf.models      the studies' architectures behind one factory, with weights
+    bcnet_tf.training    resumable runs: schedules, stop-at-threshold, mixed precision;
+                         the run directory
+    bcnet_tf.explain     Grad-CAM (tiled too) and occlusion sensitivity
+    bcnet_tf.evaluation  metrics with patient-level CIs, calibration, figures, report
+    bcnet_tf.export      verified bundles: .keras, SavedModel, TFLite float/int8
+    app, cli             the demo app and the command line
+
+The edge predictor sits low because it needs only decoding and ``pathology`` (so it
+stays TensorFlow-free); ``export`` writes and checks the bundles it reads.
+``tests/test_architecture.py`` checks every import against this order.
 
 Installs: ``bcnet_tf[train]`` for everything but the edge predictor,
 ``bcnet_tf[edge]`` for the edge predictor alone.
@@ -38,6 +46,20 @@ from typing import Any
 from bcnet_tf.errors import missing_extra_hint
 
 __version__ = "0.1.0"
+
+#: The layers, lowest first (``""`` is this module); see the module docstring.
+PIPELINE: tuple[tuple[str, ...], ...] = (
+    ("", "errors", "io", "console", "settings"),
+    ("pathology",),
+    ("data",),
+    ("edge",),
+    ("models",),
+    ("training",),
+    ("explain",),
+    ("evaluation",),
+    ("export",),
+    ("app", "cli"),
+)
 
 #: Public name -> ``"module"`` (same attribute name) or ``"module:attribute"``.
 _LAZY_EXPORTS = {

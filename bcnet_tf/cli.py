@@ -57,23 +57,15 @@ def _discover(args: argparse.Namespace):
     return discover(data, args.layout, label_by=args.label_by, magnification=args.magnification)
 
 
-def _refuse_inside(path: Path, root: Path) -> None:
-    if path.resolve().is_relative_to(root.resolve()):
-        raise BcnetError(
-            f"{path} lies inside the dataset folder {root}; bcnet-tf never writes there. "
-            "Fix: choose an output path outside it."
-        )
-
-
 def _inspect(args: argparse.Namespace) -> int:
     from bcnet_tf.data.inspection import inspect_dataset
-    from bcnet_tf.io import atomic_write_json
+    from bcnet_tf.io import atomic_write_json, refuse_inside_dataset
 
     index = _discover(args)
     report = inspect_dataset(index, check_duplicates=not args.no_duplicates)
     print(report.format(max_listed=args.max_listed))
     if args.json:
-        _refuse_inside(Path(args.json), index.root)
+        refuse_inside_dataset(args.json, index.root, flag="--json")
         atomic_write_json(args.json, report.to_dict())
         print(f"report written to {args.json}")
     return 0
@@ -81,10 +73,11 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _split(args: argparse.Namespace) -> int:
     from bcnet_tf.data.splits import kfold_splits, split_dataset
+    from bcnet_tf.io import refuse_inside_dataset
 
     index = _discover(args)
     out = Path(args.out)
-    _refuse_inside(out, index.root)
+    refuse_inside_dataset(out, index.root)
     if args.k:
         for fold, split in enumerate(
             kfold_splits(index, args.k, seed=args.seed, group_by=args.group_by)

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bcnet_tf.errors import DatasetError
+
 
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a folder under the bcnet_tf cache.
@@ -29,6 +31,32 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def refuse_inside_dataset(
+    path: str | os.PathLike[str], dataset_root: str | os.PathLike[str], flag: str = "--out"
+) -> None:
+    """Raise :class:`~bcnet_tf.errors.DatasetError` if ``path`` is, or lies under, the dataset.
+
+    Every command calls this before it writes, so bcnet_tf never writes into a dataset
+    folder. Both paths are resolved first: a symlink that leads into the dataset is refused.
+
+    Args:
+        path: the file or folder about to be written (it need not exist yet).
+        dataset_root: the dataset folder.
+        flag: the option that set ``path``, named in the fix.
+
+    Example:
+        >>> refuse_inside_dataset("/data/runs/resnet9", "/data/busi")  # outside: returns None
+        >>> refuse_inside_dataset("/data/busi/runs", "/data/busi", flag="--run-dir")
+        Traceback (most recent call last):
+        bcnet_tf.errors.DatasetError: /data/busi/runs lies inside the dataset folder /data/busi; ...
+    """
+    if Path(path).resolve().is_relative_to(Path(dataset_root).resolve()):
+        raise DatasetError(
+            f"{path} lies inside the dataset folder {dataset_root}; bcnet_tf never writes "
+            f"there. Fix: give {flag} a path outside it."
+        )
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

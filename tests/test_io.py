@@ -1,10 +1,17 @@
-"""Atomic outputs: a failure never leaves a half-written file or folder."""
+"""Atomic outputs: a failure never leaves a half-written file or folder; nothing is written
+inside a dataset."""
 
 from pathlib import Path
 
 import pytest
 
-from bcnet_tf.io import atomic_directory, atomic_write_json, atomic_write_text
+from bcnet_tf.errors import DatasetError
+from bcnet_tf.io import (
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    refuse_inside_dataset,
+)
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path: Path, monkeypatch) -> None:
@@ -36,3 +43,27 @@ def test_atomic_directory(tmp_path: Path) -> None:
         (tmp / "labels.txt").write_text("b\n")
     assert (final / "labels.txt").read_text() == "b\n"
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+def test_refuse_inside_dataset(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "benign").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(data / "benign")
+    (data / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    refused = {
+        "inside": data / "benign" / "run",
+        "equal": data,
+        "dot-dot back in": tmp_path / "out" / ".." / "data" / "x.json",
+        "through a symlink": tmp_path / "link" / "run",
+    }
+    for case, path in refused.items():
+        with pytest.raises(DatasetError) as error:
+            refuse_inside_dataset(path, data, flag="--run-dir")
+        assert str(error.value) == (
+            f"{path} lies inside the dataset folder {data}; bcnet_tf never writes there. "
+            "Fix: give --run-dir a path outside it."
+        ), case
+    for path in (tmp_path / "out", tmp_path / "data-out", data / "elsewhere" / "run"):
+        refuse_inside_dataset(path, data)  # outside (also a sibling sharing the prefix)
+    with pytest.raises(DatasetError, match="outside"):  # the dataset reached through a link
+        refuse_inside_dataset(data / "benign" / "run", tmp_path / "link")

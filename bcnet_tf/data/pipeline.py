@@ -27,8 +27,10 @@ from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.errors import DatasetError
+from bcnet_tf.io import refuse_inside_dataset
+from bcnet_tf.pathology.prepare import prepare_tiles
 from bcnet_tf.pathology.stain import StainNormalizer
-from bcnet_tf.pathology.tiles import TileSpec, tile_layout
+from bcnet_tf.pathology.tiles import TileSpec, extract_tiles
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -93,16 +95,15 @@ def load_image(
 def load_tile_source(
     path: tf.Tensor, tf_native: tf.Tensor, tiles: TileSpec, stain: StainNormalizer | None = None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """One image prepared for tiling: decoded, scaled by ``tiles.scale``,
-    stain-normalised, padded to at least one tile; and its tissue tiles' ``(n, 2)``
-    top-left corners (:func:`bcnet_tf.pathology.tiles.tile_layout`)."""
-    image = decode_image(path, tf_native)
-    if tiles.scale != 1.0:
-        shape = tf.cast(tf.shape(image)[:2], tf.float32) * tiles.scale
-        image = resize_image(image, tf.cast(tf.maximum(tf.round(shape), 1.0), tf.int32))
-    image = normalize_stain(image, stain)
+    """One image prepared for tiling inside the graph: decoded, then
+    :func:`bcnet_tf.pathology.prepare.prepare_tiles` (scaled by ``tiles.scale``,
+    stain-normalised, padded to at least one tile) and its tissue tiles' ``(n, 2)``
+    top-left corners."""
     padded, corners = tf.numpy_function(
-        lambda pixels: tile_layout(pixels, tiles), [image], (tf.uint8, tf.int32), stateful=False
+        lambda pixels: prepare_tiles(pixels, tiles, stain)[:2],
+        [decode_image(path, tf_native)],
+        (tf.uint8, tf.int32),
+        stateful=False,
     )
     padded.set_shape([None, None, 3])
     corners.set_shape([None, 2])
@@ -165,6 +166,23 @@ def load_files(
     return np.stack([stain(image) if stain else image for image in resized])
 
 
+def load_tiles(
+    paths: Sequence[str | os.PathLike[str]], tiles: TileSpec, stain: StainNormalizer | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every tissue tile of each file, cut as the tile pipeline cuts them: ``uint8``
+    ``(tiles, size, size, 3)``, and for each tile the index of its file in ``paths``.
+
+    Example:
+        >>> pixels, owners = load_tiles(["slide.png"], TileSpec(size=224))  # doctest: +SKIP
+    """
+    pixels, owners = [], []
+    for i, path in enumerate(paths):
+        image, corners, _ = prepare_tiles(decode_rgb(os.fspath(path)), tiles, stain)
+        pixels.append(extract_tiles(image, corners, tiles.size))
+        owners.append(np.full(len(corners), i))
+    return np.concatenate(pixels), np.concatenate(owners)
+
+
 @contextmanager
 def naming_unreadable_images(records: Sequence[ImageRecord]) -> Iterator[None]:
     """Turn TensorFlow's decode failure inside a pipeline (which names no file) into
@@ -188,11 +206,7 @@ def naming_unreadable_images(records: Sequence[ImageRecord]) -> Iterator[None]:
 
 def _check_cache_path(cache: str | os.PathLike[str], records: Sequence[ImageRecord]) -> None:
     data_root = Path(os.path.commonpath([Path(r.path).parent for r in records]))
-    if Path(cache).resolve().is_relative_to(data_root):
-        raise DatasetError(
-            f"cache file {cache} lies inside the dataset folder {data_root}; bcnet_tf never "
-            "writes there. Fix: choose a cache path elsewhere (e.g. in the run directory)."
-        )
+    refuse_inside_dataset(cache, data_root, flag="the cache")
 
 
 def _label_ids(records: Sequence[ImageRecord], class_names: Sequence[str]) -> np.ndarray:

@@ -1,10 +1,11 @@
 """``Predictor``: a bundle's TFLite model on image files, without TensorFlow.
 
 Preprocessing repeats the training pipeline's without TensorFlow: decode to RGB (the
-same decoder as training), then the pipeline's resize done in numpy (area averaging
-when shrinking, bilinear when enlarging), then the stain normaliser the model was
-trained with, if any. The model itself normalises the pixels. A tile-mode bundle
-classifies each image's tissue tiles and aggregates them, as evaluation does.
+same decoder as training), then the pipeline's resize done in numpy
+(:func:`bcnet_tf.pathology.prepare.resize_rgb`), then the stain normaliser the model
+was trained with, if any. The model itself normalises the pixels. A tile-mode bundle
+classifies each image's tissue tiles (:func:`bcnet_tf.pathology.prepare.prepare_tiles`,
+as training and evaluation cut them) and aggregates them.
 """
 
 from __future__ import annotations
@@ -19,54 +20,11 @@ import numpy as np
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.pathology.prepare import prepare_tiles, resize_rgb
 from bcnet_tf.pathology.settings import from_model_extra
-from bcnet_tf.pathology.tiles import aggregate, extract_tiles, tile_layout
+from bcnet_tf.pathology.tiles import aggregate, extract_tiles
 
 SPEC_FILE = "spec.json"
-
-
-def _area(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Shrink ``pixels`` to ``size`` along ``axis`` by area averaging: each output pixel
-    is the mean of the input span it covers, partly covered pixels weighted by their
-    overlap (every span covers at least one pixel)."""
-    pixels = np.moveaxis(pixels, axis, 0)
-    length = pixels.shape[0]
-    edges = np.arange(size + 1) * length / size  # exact at both ends
-    whole = np.floor(edges).astype(int)
-    fraction = (edges - whole).reshape(-1, *[1] * (pixels.ndim - 1))
-    sums = np.add.reduceat(pixels, whole[:-1], axis=0, dtype=np.float32)
-    partial = pixels[np.minimum(whole, length - 1)] * fraction
-    return np.moveaxis((sums + partial[1:] - partial[:-1]) * (size / length), 0, axis)
-
-
-def _bilinear(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Interpolate ``pixels`` linearly to ``size`` along ``axis`` at half-pixel
-    centres, edges clamped."""
-    pixels = np.moveaxis(pixels, axis, 0)
-    length = pixels.shape[0]
-    centres = (np.arange(size) + 0.5) * (length / size) - 0.5
-    low = np.floor(centres)
-    weight = (centres - low).reshape(-1, *[1] * (pixels.ndim - 1))
-    lower = pixels[np.clip(low, 0, length - 1).astype(int)].astype(np.float64)
-    upper = pixels[np.clip(low + 1, 0, length - 1).astype(int)].astype(np.float64)
-    return np.moveaxis(lower + (upper - lower) * weight, 0, axis)
-
-
-def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a ``uint8`` RGB array to ``(height, width)`` as the training pipeline's
-    :func:`bcnet_tf.data.pipeline.resize_image` does, in numpy: area averaging when
-    neither side grows, else bilinear (``tf.image.resize``'s ``area`` and
-    ``bilinear``), then rounding.
-
-    Example:
-        >>> resize_rgb(np.zeros((460, 700, 3), np.uint8), (224, 224)).shape
-        (224, 224, 3)
-    """
-    height, width = size
-    shrinking = image.shape[0] >= height and image.shape[1] >= width
-    resize = _area if shrinking else _bilinear
-    resized = resize(resize(image, height, axis=0), width, axis=1)
-    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
 
 
 def dihedral_views(pixels: np.ndarray) -> list[np.ndarray]:
@@ -152,9 +110,7 @@ class Predictor:
         if self.tiles is None:
             resized = resize_rgb(image, self.image_size)
             return (self.stain(resized) if self.stain else resized)[None]
-        if self.tiles.scale != 1.0:
-            image = resize_rgb(image, self.tiles.scaled_size(*image.shape[:2]))
-        padded, corners = tile_layout(self.stain(image) if self.stain else image, self.tiles)
+        padded, corners, _ = prepare_tiles(image, self.tiles, self.stain)
         return extract_tiles(padded, corners, self.tiles.size)
 
     def load(self, paths: list[str | os.PathLike[str]]) -> np.ndarray:

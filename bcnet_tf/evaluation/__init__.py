@@ -7,8 +7,7 @@ module           concept
                  IBA, ROC-AUC, confusion matrix; patient-level scores
 ``bootstrap``    95 % confidence intervals resampling patients (or images)
 ``calibration``  ECE, reliability bins, temperature scaling
-``predict``      batch prediction through one traced graph; test-time augmentation
-``tiled``        tile-mode prediction of an image, Grad-CAM stitched from its tiles
+``predict``      prediction over a dataset (per batch: :mod:`bcnet_tf.models.predict`)
 ``plots``        the PNG figures
 ``report``       the self-contained HTML report
 ``evaluate``     ``evaluate``: run or model -> metrics.json, figures, report

@@ -32,14 +32,14 @@ from bcnet_tf.evaluation.calibration import apply_temperature, fit_temperature, 
 from bcnet_tf.evaluation.metrics import classification_metrics, group_metrics
 from bcnet_tf.evaluation.predict import predict_probabilities
 from bcnet_tf.evaluation.report import write_report
-from bcnet_tf.evaluation.sources import ModelSource, resolve_source
-from bcnet_tf.evaluation.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
-from bcnet_tf.io import atomic_write_json, atomic_write_text
+from bcnet_tf.explain.tiled import predict_tiled, tiled_grad_cam
+from bcnet_tf.io import atomic_write_json, atomic_write_text, refuse_inside_dataset
 from bcnet_tf.models.diagram import model_diagram
 from bcnet_tf.models.saving import ModelInfo, load_model
 from bcnet_tf.pathology.settings import from_model_extra
+from bcnet_tf.training.run_dir import ModelSource, RunDir, resolve_source
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _pictures(
         plots.save_figure(figure, out / name)
         files[title] = name
 
-    history = source.run_dir / "history.csv" if source.run_dir else None
+    history = RunDir(source.run_dir).history if source.run_dir else None
     if history is not None and history.exists():
         with history.open() as handle:
             rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
@@ -195,11 +195,7 @@ def evaluate(
         0.87
     """
     resolved = resolve_source(Path(source), data, split, out)
-    if resolved.out_dir.resolve().is_relative_to(resolved.index.root):
-        raise BcnetError(
-            f"output folder {resolved.out_dir} lies inside the dataset {resolved.index.root}; "
-            "bcnet_tf never writes there. Fix: choose --out elsewhere."
-        )
+    refuse_inside_dataset(resolved.out_dir, resolved.index.root)
     model, info = load_model(resolved.model_path, trust=trust)
     names = list(info.class_names)
     _check_labels(info, resolved.index, resolved.records)

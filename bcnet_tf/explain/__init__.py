@@ -6,6 +6,7 @@ module             concept
 ``gradcam``        Grad-CAM with the feature layer chosen for every zoo model
 ``occlusion``      occlusion sensitivity (model-agnostic check on Grad-CAM)
 ``overlay``        heat map over image, PNG output
+``tiled``          tile-mode prediction of an image, Grad-CAM stitched from its tiles
 ``explain``        ``explain``: overlays for image files from a saved model
 =================  ================================================================
 
@@ -18,12 +19,16 @@ from bcnet_tf.explain.explain import METHODS, explain
 from bcnet_tf.explain.gradcam import grad_cam, gradcam_layer
 from bcnet_tf.explain.occlusion import occlusion_sensitivity
 from bcnet_tf.explain.overlay import overlay
+from bcnet_tf.explain.tiled import TiledPrediction, predict_tiled, tiled_grad_cam
 
 __all__ = [
     "METHODS",
+    "TiledPrediction",
     "explain",
     "grad_cam",
     "gradcam_layer",
     "occlusion_sensitivity",
     "overlay",
+    "predict_tiled",
+    "tiled_grad_cam",
 ]

@@ -12,6 +12,7 @@ from bcnet_tf.errors import BcnetError
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.occlusion import occlusion_sensitivity
 from bcnet_tf.explain.overlay import overlay, save_png
+from bcnet_tf.explain.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.models.saving import load_model
 from bcnet_tf.pathology.settings import from_model_extra
 
@@ -58,9 +59,6 @@ def explain(
         pixels = load_files(images, info.image_size, stain)
         heat, classes = grad_cam(model, pixels, requested, layer=layer)
     else:  # whole images, maps stitched from their tiles
-        # bcnet_tf.evaluation imports Grad-CAM from this package: import it on use
-        from bcnet_tf.evaluation.tiled import predict_tiled, tiled_grad_cam
-
         if "occlusion" in methods:
             raise BcnetError(
                 "occlusion maps are not available for tile-mode models. Fix: --methods gradcam."

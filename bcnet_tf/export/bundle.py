@@ -34,13 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf import __version__
-from bcnet_tf.data.pipeline import load_files
+from bcnet_tf.data.pipeline import load_files, load_tiles
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.evaluation.sources import ModelSource, resolve_source
-from bcnet_tf.evaluation.tiled import load_tiles
 from bcnet_tf.export.card import model_card
 from bcnet_tf.export.convert import (
     QUANTIZATIONS,
@@ -48,9 +46,10 @@ from bcnet_tf.export.convert import (
     tflite_model,
     write_saved_model,
 )
-from bcnet_tf.io import atomic_directory
+from bcnet_tf.io import atomic_directory, refuse_inside_dataset
 from bcnet_tf.models.saving import ModelInfo, load_model, save_model
 from bcnet_tf.pathology.settings import from_model_extra
+from bcnet_tf.training.run_dir import ModelSource, RunDir, resolve_source
 
 FORMATS = ("keras", "savedmodel", "tflite")
 BUNDLE_FORMAT = "bcnet_tf.bundle/1"
@@ -206,11 +205,7 @@ def export(
     model = float32_model(trained)  # TFLite and edge CPUs: no bfloat16 ops
     name = resolved.run_dir.name if resolved.run_dir else resolved.model_path.stem
     bundle = Path(out) if out else Path("saved_models") / f"{name}-bundle"
-    if bundle.resolve().is_relative_to(resolved.index.root):
-        raise BcnetError(
-            f"bundle {bundle} lies inside the dataset {resolved.index.root}; bcnet_tf never "
-            "writes there. Fix: choose --out elsewhere."
-        )
+    refuse_inside_dataset(bundle, resolved.index.root)
     train_pixels, held_out, labels = _images(resolved, info, calibration, holdout, seed)
     if calibration_images is not None:
         train_pixels = calibration_images
@@ -306,7 +301,7 @@ def _write_artifacts(
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:
     if source.run_dir is None:
         return None
-    path = source.run_dir / "evaluation-test" / "metrics.json"
+    path = RunDir(source.run_dir).evaluation("test") / "metrics.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 

@@ -4,6 +4,8 @@
 module              concept
 ==================  ==============================================================
 ``config``          ``TrainConfig``: every setting of a run, saved as JSON
+``run_dir``         the run directory's files: paths, reading and writing; what a
+                    command works on (``resolve_source``)
 ``engine``          ``train``: run directory, split, phases, resume
 ``plans``           the schedules as phases (constant, one-cycle, switch, fine-tune)
 ``optimizers``      one-cycle, schedule offsets, discriminative learning rates

@@ -14,6 +14,7 @@ import numpy as np
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import atomic_write_json
 from bcnet_tf.models.saving import ModelInfo, save_model
+from bcnet_tf.training.run_dir import BEST_MODEL, LAST_MODEL
 
 
 def metric_mode(monitor: str) -> str:
@@ -133,11 +134,11 @@ class ModelCheckpoints(keras.callbacks.Callback):
             )
             if better:
                 self.best = float(value)
-                save_model(self.deployable, self.directory / "best.keras", self.info)
+                save_model(self.deployable, self.directory / BEST_MODEL, self.info)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if all(np.isfinite(weights).all() for weights in self.deployable.get_weights()):
-            save_model(self.deployable, self.directory / "last.keras", self.info)
+            save_model(self.deployable, self.directory / LAST_MODEL, self.info)
 
 
 def backup_epoch(backup_dir: Path) -> int | None:

@@ -1,15 +1,5 @@
-"""``train``: one command, one run directory, resumable.
-
-A run directory holds::
-
-    config.json          the resolved TrainConfig (a different config refuses to resume)
-    split.json           the leak-free split, made once and reused on resume
-    state.json           completed phases, best value, why training stopped
-    history.csv          one row per epoch, every phase
-    tensorboard/         TensorBoard logs
-    checkpoints/         best.keras, last.keras (deployable models), phase<i>.weights.h5
-    backup/phase<i>/     Keras BackupAndRestore state while a phase runs
-    features/            cached backbone features of the frozen-backbone fast path
+"""``train``: one command, one run directory (:mod:`bcnet_tf.training.run_dir`),
+resumable.
 
 Running the same command again on the same directory resumes where it stopped (after
 a crash or SIGKILL, from the last finished epoch) and finishes.
@@ -17,7 +7,6 @@ a crash or SIGKILL, from the last finished epoch) and finishes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, replace
@@ -43,7 +32,7 @@ from bcnet_tf.data.records import DatasetIndex
 from bcnet_tf.data.splits import Split, split_dataset
 from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.io import atomic_write_json
+from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.models import build_model, freeze_stages, get_spec
 from bcnet_tf.models.saving import ModelInfo
 from bcnet_tf.pathology.settings import model_extra
@@ -66,6 +55,7 @@ from bcnet_tf.training.fast_path import (
 )
 from bcnet_tf.training.plans import Phase, make_plan
 from bcnet_tf.training.precision import set_precision
+from bcnet_tf.training.run_dir import RunDir
 from bcnet_tf.training.strategy import get_strategy
 
 DEFAULT_RUNS = Path("saved_models")
@@ -92,7 +82,7 @@ class _Run:
     """What every phase of one run shares."""
 
     config: TrainConfig
-    run_dir: Path
+    files: RunDir
     split: Split
     names: list[str]
     size: int
@@ -129,10 +119,9 @@ def default_run_dir(config: TrainConfig) -> Path:
     return DEFAULT_RUNS / f"{config.model}-{data_name}"
 
 
-def _load_or_write_config(run_dir: Path, config: TrainConfig) -> None:
-    path = run_dir / "config.json"
-    if path.exists():
-        saved = TrainConfig.load(path)
+def _load_or_write_config(files: RunDir, config: TrainConfig) -> None:
+    if files.is_run():
+        saved = files.read_config()
         if saved != config:
             changed = {
                 key: (value, getattr(config, key))
@@ -140,32 +129,31 @@ def _load_or_write_config(run_dir: Path, config: TrainConfig) -> None:
                 if getattr(config, key) != value
             }
             raise BcnetError(
-                f"{run_dir} holds a run made with other settings {changed} (saved, now). "
-                "Fix: run the same command to resume it, or choose another --run-dir."
+                f"{files.path} holds a run made with other settings {changed} (saved, "
+                "now). Fix: run the same command to resume it, or choose another --run-dir."
             )
     else:
-        atomic_write_json(path, config.to_json())
+        files.write_config(config)
 
 
-def _load_or_make_split(run_dir: Path, index: DatasetIndex, config: TrainConfig) -> Split:
-    path = run_dir / "split.json"
-    if path.exists():
-        return Split.load(path, index)
+def _load_or_make_split(files: RunDir, index: DatasetIndex, config: TrainConfig) -> Split:
+    if files.split.exists():
+        return files.read_split(index)
     split = split_dataset(
         index, val=config.val, test=config.test, seed=config.split_seed, group_by=config.group_by
     )
-    split.save(path, index.root)
+    files.write_split(split, index)
     return split
 
 
-def _load_or_fit_stain(run_dir: Path, config: TrainConfig, split: Split) -> StainNormalizer | None:
+def _load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> StainNormalizer | None:
     """The run's stain normaliser: ``stain.json`` when resuming, else fitted on the
     reference images (default: up to 16 training images, seeded) and saved."""
     if config.stain == "none":
         return None
-    path = run_dir / "stain.json"
-    if path.exists():
-        return StainNormalizer.from_json(json.loads(path.read_text(encoding="utf-8")))
+    saved = files.read_stain()
+    if saved is not None:
+        return saved
     if config.stain_reference:
         reference = Path(config.stain_reference)
         paths = (
@@ -190,7 +178,7 @@ def _load_or_fit_stain(run_dir: Path, config: TrainConfig, split: Split) -> Stai
             f"{error} ({len(paths)} reference images, e.g. {paths[0]}). Fix: pass "
             "--stain-reference with well-stained H&E tissue, or use --stain reinhard."
         ) from None
-    atomic_write_json(path, stain.to_json())
+    files.write_stain(stain)
     return stain
 
 
@@ -222,17 +210,17 @@ def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbac
         tuple(run.names), config.model, (run.size, run.size), model_extra(run.stain, run.tiles)
     )
     checkpoints = ModelCheckpoints(
-        model, info, run.run_dir / "checkpoints", config.monitor, run.state.get("best")
+        model, info, run.files.checkpoints, config.monitor, run.state.get("best")
     )
-    backup = run.run_dir / "backup" / f"phase{phase_index}"
+    backup = run.files.backup(phase_index)
     callbacks: list[keras.callbacks.Callback] = [
         RandomStateBackup(backup),  # before BackupAndRestore: its metadata names the epoch
         keras.callbacks.BackupAndRestore(str(backup)),
         guard,
         checkpoints,
         EpochTime(),
-        keras.callbacks.CSVLogger(str(run.run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run.run_dir / "tensorboard"), write_graph=False),
+        keras.callbacks.CSVLogger(str(run.files.history), append=True),
+        keras.callbacks.TensorBoard(str(run.files.tensorboard), write_graph=False),
         *stoppers,
     ]
     if config.reduce_on_plateau and config.schedule == "constant":
@@ -247,7 +235,7 @@ def _feature_data(
 ) -> tuple[list[np.ndarray], np.ndarray, tf.data.Dataset]:
     """Cached pooled features: ``views`` train views, train targets, validation data."""
     config, split, names, size = run.config, run.split, run.names, run.size
-    cache = run.run_dir / "features" / f"{model.name}.npz"
+    cache = run.files.features(model.name)
     train_targets = keras.utils.to_categorical(
         [names.index(r.label) for r in split.train], len(names)
     )
@@ -315,30 +303,26 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         label_by=config.label_by,
         magnification=config.magnification,
     )
-    if run_dir.resolve().is_relative_to(index.root):
-        raise BcnetError(
-            f"run directory {run_dir} lies inside the dataset {index.root}; bcnet_tf never "
-            "writes there. Fix: choose a --run-dir outside it."
-        )
+    refuse_inside_dataset(run_dir, index.root, flag="--run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
-    _load_or_write_config(run_dir, config)
+    files = RunDir(run_dir)
+    _load_or_write_config(files, config)
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     policy = set_precision(config.precision)
 
-    split = _load_or_make_split(run_dir, index, config)
+    split = _load_or_make_split(files, index, config)
     if not split.val:
         raise BcnetError("training needs a validation part: set val > 0.")
     names = list(index.class_names)
     spec = get_spec(config.model)
     tiles = config.tiles()
     size = tiles.size if tiles else config.image_size or spec.default_size
-    stain = _load_or_fit_stain(run_dir, config, split)
+    stain = _load_or_fit_stain(files, config, split)
 
-    state_path = run_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {"completed": []}
+    state = files.read_state()
     strategy = get_strategy(config.strategy)
     with strategy.scope():
         model = build_model(
@@ -349,10 +333,10 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
             freeze=config.freeze,
         )
     if state["completed"]:
-        model.load_weights(run_dir / "checkpoints" / f"phase{state['completed'][-1]}.weights.h5")
+        model.load_weights(files.phase_weights(state["completed"][-1]))
     run = _Run(
         config,
-        run_dir,
+        files,
         split,
         names,
         size,
@@ -370,18 +354,18 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
             continue
         state["stopped"] = _run_phase(run, i, phase, model)
         state["completed"].append(i)
-        atomic_write_json(state_path, state)
+        files.write_state(state)
 
     return TrainResult(
         run_dir,
         model,
         names,
         split,
-        _read_history(run_dir / "history.csv"),
+        _read_history(files.history),
         policy,
         state.get("stopped"),
-        run_dir / "checkpoints" / "best.keras",
-        run_dir / "checkpoints" / "last.keras",
+        files.best,
+        files.last,
     )
 
 
@@ -396,7 +380,7 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
     if config.fast_path == "on" and run.tiles:
         raise BcnetError("fast_path='on' does not work in tile mode (tiles differ each epoch).")
     fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen and not run.tiles)
-    resumed = backup_epoch(run.run_dir / "backup" / f"phase{index}")
+    resumed = backup_epoch(run.files.backup(index))
     start = phase.start if resumed is None else resumed
 
     with run.strategy.scope():
@@ -457,8 +441,8 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
         )
     run.state["best"] = callbacks.checkpoints.best
     if callbacks.guard.diverged_at is not None:
-        raise callbacks.guard.error(run.run_dir, config.learning_rate, run.policy)
-    _save_weights_atomically(model, run.run_dir / "checkpoints" / f"phase{index}.weights.h5")
+        raise callbacks.guard.error(run.files.path, config.learning_rate, run.policy)
+    _save_weights_atomically(model, run.files.phase_weights(index))
     return callbacks.stop_reason()
 
 

@@ -140,15 +140,23 @@ def test_training_draws_random_tissue_tiles_reproducibly(slides: Path) -> None:
 
 
 def test_a_tile_scale_resizes_the_image_the_same_way_everywhere(slides: Path) -> None:
+    """The graph pipeline (TensorFlow's PNG decoder) and the numpy preparation used by
+    evaluation and the edge predictor give the same image and tiles; the scaled image
+    is TensorFlow's own resize of the file, up to float rounding."""
     import tensorflow as tf
 
+    from bcnet_tf.data.decode import decode_rgb
     from bcnet_tf.data.pipeline import load_tile_source
-    from bcnet_tf.evaluation.tiled import prepare_image
+    from bcnet_tf.pathology.prepare import prepare_tiles
 
     spec = TileSpec(size=16, scale=0.5, min_tissue=0.5)
     path = str(next(slides.rglob("*.png")))
-    image, corners, size = prepare_image(path, spec)
+    decoded = decode_rgb(path)
+    image, corners, size = prepare_tiles(decoded, spec)
     assert size == spec.scaled_size(64, 96) == (32, 48)
+    reference = tf.image.resize(decoded, size, method="area").numpy().round()
+    assert np.abs(image[:32, :48].astype(int) - reference).max() <= 1
+    assert np.array_equal(corners, tile_layout(image, spec)[1])
     graph_image, graph_corners = load_tile_source(tf.constant(path), tf.constant(True), spec)
     assert np.array_equal(graph_image.numpy(), image)
     assert np.array_equal(graph_corners.numpy(), corners)

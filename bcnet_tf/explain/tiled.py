@@ -17,11 +17,11 @@ import keras
 import numpy as np
 
 from bcnet_tf.data.decode import decode_rgb
-from bcnet_tf.data.pipeline import resize_image
-from bcnet_tf.evaluation.predict import predict_pixels
 from bcnet_tf.explain.gradcam import grad_cam
+from bcnet_tf.models.predict import predict_pixels
+from bcnet_tf.pathology.prepare import prepare_tiles
 from bcnet_tf.pathology.stain import StainNormalizer
-from bcnet_tf.pathology.tiles import TileSpec, aggregate, extract_tiles, stitch, tile_layout
+from bcnet_tf.pathology.tiles import TileSpec, aggregate, extract_tiles, stitch
 
 
 @dataclass
@@ -50,20 +50,6 @@ class TiledPrediction:
         return extract_tiles(self.image, self.corners, self.tiles.size)
 
 
-def prepare_image(
-    path: str | os.PathLike[str], tiles: TileSpec, stain: StainNormalizer | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Decode, scale and stain-normalise one file as the tile pipeline does; returns the
-    padded image, its tissue tiles' corners and the size before padding."""
-    image = decode_rgb(os.fspath(path))
-    if tiles.scale != 1.0:
-        image = resize_image(image, tiles.scaled_size(*image.shape[:2])).numpy()
-    if stain is not None:
-        image = stain(image)
-    padded, corners = tile_layout(image, tiles)
-    return padded, corners, image.shape[:2]
-
-
 def predict_tiled(
     model: keras.Model,
     path: str | os.PathLike[str],
@@ -75,7 +61,7 @@ def predict_tiled(
 ) -> TiledPrediction:
     """Classify one image by its tissue tiles (mean probability or majority vote, as
     ``tiles.aggregate`` says)."""
-    image, corners, (height, width) = prepare_image(path, tiles, stain)
+    image, corners, (height, width) = prepare_tiles(decode_rgb(os.fspath(path)), tiles, stain)
     pixels = extract_tiles(image, corners, tiles.size)
     tile_probabilities = np.concatenate(
         [
@@ -104,16 +90,3 @@ def tiled_grad_cam(
     heat, _ = grad_cam(model, prediction.tile_pixels, target, shared_scale=True)
     whole = stitch(heat, prediction.corners, prediction.image.shape[:2], prediction.tiles.size)
     return whole[: prediction.height, : prediction.width]
-
-
-def load_tiles(
-    paths: list[str | os.PathLike[str]], tiles: TileSpec, stain: StainNormalizer | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every tissue tile of each file, as the model takes them: ``uint8``
-    ``(tiles, size, size, 3)``, and for each tile the index of its file in ``paths``."""
-    pixels, owners = [], []
-    for i, path in enumerate(paths):
-        image, corners, _ = prepare_image(path, tiles, stain)
-        pixels.append(extract_tiles(image, corners, tiles.size))
-        owners.append(np.full(len(corners), i))
-    return np.concatenate(pixels), np.concatenate(owners)
