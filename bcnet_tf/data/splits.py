@@ -42,11 +42,15 @@ class LeakageWarning(UserWarning):
 class Split:
     """Records of each part, the group of every record, and how the split was made.
 
-    Example:
-        >>> split = split_dataset(index, val=0.15, test=0.15, seed=0)  # doctest: +SKIP
-        >>> len(split.train), len(split.val), len(split.test)         # doctest: +SKIP
-        (548, 116, 116)
-        >>> split.save("run/split.json")                              # doctest: +SKIP
+    Example (two images for each of ten patients):
+        >>> from pathlib import Path
+        >>> records = [ImageRecord(f"/data/{label}/{p}_{i}.png", label, patient=f"{label}{p}")
+        ...            for label in ("benign", "malignant") for p in range(5) for i in range(2)]
+        >>> index = DatasetIndex(Path("/data"), "folder", records, ["benign", "malignant"])
+        >>> split = split_dataset(index, val=0.2, test=0.2, seed=0, progress=False)
+        >>> split.group_by, len(split.train), len(split.val), len(split.test)
+        ('patient', 12, 4, 4)
+        >>> split.save("run/split.json")  # doctest: +SKIP
     """
 
     parts: dict[str, list[ImageRecord]]
@@ -260,9 +264,13 @@ def kfold_splits(
 ) -> list[Split]:
     """``k`` grouped, stratified folds: each :class:`Split` has ``train`` and ``test``.
 
-    Example:
-        >>> for fold in kfold_splits(index, k=5, seed=0):  # doctest: +SKIP
-        ...     print(len(fold.train), len(fold.test))
+    Example (one image for each of ten patients):
+        >>> from pathlib import Path
+        >>> records = [ImageRecord(f"/data/{label}/{p}.png", label, patient=f"{label}{p}")
+        ...            for label in ("benign", "malignant") for p in range(5)]
+        >>> index = DatasetIndex(Path("/data"), "folder", records, ["benign", "malignant"])
+        >>> [len(fold.test) for fold in kfold_splits(index, k=5, seed=0, progress=False)]
+        [2, 2, 2, 2, 2]
     """
     grouping = resolve_grouping(index, group_by)
     groups = np.array(record_groups(index, grouping, progress))

@@ -3,12 +3,13 @@
 =======================  ============================================================
 module                   concept
 =======================  ============================================================
-``registry``             ``register_model``, ``ModelSpec``, ``HeadConfig``
+``registry``             ``register_model``, ``unregister_model``, ``ModelSpec``, ``HeadConfig``
 ``factory``              ``build_model``: input, preprocessing, backbone, head, weights
 ``preprocessing``        normalisation inside the model (caffe / torch / unit)
 ``layers``               ``ChannelAttention`` (study 004)
 ``weights``              ImageNet sources, weight files, torchvision conversion
 ``saving``               ``save_model`` / ``load_model``: .keras files with their labels
+``predict``              prediction through one traced graph; test-time augmentation
 ``vgg``                  ``bcnet_vgg16`` (study 003)
 ``resnet50``             ``resnet50``, ``resnet50_attention`` (study 004)
 ``resnet_basic``         ``resnet18``, ``resnet34`` (000, 002), ``resnet9`` (001)
@@ -22,7 +23,13 @@ Example:
 
 from bcnet_tf.models import resnet50, resnet_basic, squeezenet, vgg  # noqa: F401  (register)
 from bcnet_tf.models.factory import backbone_parameters, build_model, freeze_stages
-from bcnet_tf.models.registry import HeadConfig, get_spec, list_models
+from bcnet_tf.models.registry import (
+    HeadConfig,
+    get_spec,
+    list_models,
+    register_model,
+    unregister_model,
+)
 from bcnet_tf.models.saving import ModelInfo, load_model, read_info, save_model
 from bcnet_tf.models.weights import WeightsError, load_weights
 
@@ -38,5 +45,7 @@ __all__ = [
     "load_model",
     "load_weights",
     "read_info",
+    "register_model",
     "save_model",
+    "unregister_model",
 ]

@@ -5,12 +5,7 @@ A builder takes the preprocessed input tensor and returns its feature map;
 last, by layer-name prefix. :func:`build_model` adds the input, the preprocessing, the
 head, the weights and the freezing, so each builder holds only its own architecture.
 
-Example:
-    >>> @register_model("tiny_cnn", default_size=64, preprocessing="unit",
-    ...                 stages=(("block1",),), study="none",
-    ...                 description="one convolution")  # doctest: +SKIP
-    ... def tiny_cnn(x):
-    ...     return keras.layers.Conv2D(8, 3, name="block1_conv")(x)
+:func:`register_model` shows how to add a model.
 """
 
 from __future__ import annotations
@@ -87,7 +82,40 @@ def register_model(
     default_freeze: str | int = "none",
     imagenet: str | None = None,
 ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Decorator that adds a backbone builder to the registry under ``name``."""
+    """Decorator that adds a backbone builder to the registry under ``name``.
+
+    The builder takes the preprocessed input tensor and returns the feature map;
+    :func:`~bcnet_tf.models.build_model` adds the input, preprocessing, head and weights.
+
+    Args:
+        name: the name ``build_model`` and ``--model`` take.
+        default_size: input side in pixels when ``image_size`` is not given.
+        preprocessing: ``"caffe"``, ``"torch"`` or ``"unit"`` (see
+            :mod:`bcnet_tf.models.preprocessing`).
+        stages: each backbone stage's layer-name prefixes, first to last (``freeze``
+            counts them from the end).
+        study: the study the model reproduces, shown by ``bcnet-tf models``.
+        description: one line on the architecture, shown by ``bcnet-tf models``.
+        head: the classifier head (default: pooling + softmax).
+        default_freeze: ``freeze`` when ``build_model`` is not given one.
+        imagenet: key of the model's ImageNet weights source, if any.
+
+    Example:
+        >>> import keras
+        >>> from bcnet_tf.models import build_model, register_model, unregister_model
+        >>> @register_model("tiny_example", default_size=32, preprocessing="unit",
+        ...                 stages=(("tiny_block1",), ("tiny_block2",)), study="none",
+        ...                 description="two convolutions")
+        ... def tiny_example(x):
+        ...     x = keras.layers.Conv2D(8, 3, activation="relu", name="tiny_block1_conv")(x)
+        ...     return keras.layers.Conv2D(16, 3, strides=2, name="tiny_block2_conv")(x)
+        >>> model = build_model("tiny_example", num_classes=2, freeze=1)
+        >>> model.output_shape, model.get_layer("tiny_block1_conv").trainable
+        ((None, 2), False)
+        >>> unregister_model("tiny_example")
+        >>> "tiny_example" in list_models()
+        False
+    """
 
     def decorate(builder: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if name in _REGISTRY:
@@ -107,6 +135,15 @@ def register_model(
         return builder
 
     return decorate
+
+
+def unregister_model(name: str) -> None:
+    """Remove ``name`` from the registry (a model registered for a test, for example).
+
+    Example: see :func:`register_model`.
+    """
+    get_spec(name)  # an unknown name raises with the list of known ones
+    del _REGISTRY[name]
 
 
 def get_spec(name: str) -> ModelSpec:

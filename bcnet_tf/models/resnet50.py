@@ -3,6 +3,16 @@ plain ResNet50 baseline of the study's comparison table.
 
 Keras' ResNet50 is ResNet v1 (stride in the first 1x1 convolution); torchvision's,
 which the study used, is v1.5 (stride in the 3x3). The ImageNet weights are Keras'.
+
+References:
+    He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
+    doi:10.1109/CVPR.2016.90.
+
+    Liu & Achutha, "Enhancing Breast Cancer Classification Using Transfer ResNet with
+    Lightweight Attention Mechanism" (study 004).
+
+    Spanhol et al., "A Dataset for Breast Cancer Histopathological Image Classification",
+    IEEE Trans. Biomed. Eng. 63(7), 2016, doi:10.1109/TBME.2015.2496264 (BreakHis).
 """
 
 from __future__ import annotations

@@ -5,6 +5,20 @@ Layer names follow torchvision's module names with ``.`` -> ``_`` (``layer1.0.co
 -> ``layer1_0_conv1``), so torchvision state dicts load by name. Padding is explicit
 (``ZeroPadding2D`` + ``valid``), as PyTorch pads, so converted weights give the same
 numbers; BatchNorm uses PyTorch's epsilon 1e-5 and momentum 0.1.
+
+References:
+    He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
+    doi:10.1109/CVPR.2016.90.
+
+    Subaar et al., "Investigating the detection of breast cancer with deep transfer
+    learning using ResNet18 and ResNet34", Biomed. Phys. Eng. Express 10 035029, 2024
+    (study 000).
+
+    Achyuthanwesh et al., "Breast cancer detection and recognition by using deep learning
+    techniques - ultrasound images" (study 001).
+
+    Olalekan, Emmanuel, Umar & Oluwatosin, "Cancer Detection and Classification through
+    Transfer Learning with ResNet18-Based Convolutional Neural Network" (study 002).
 """
 
 from __future__ import annotations
@@ -59,7 +73,7 @@ _TORCH_HEAD = HeadConfig()
     default_size=128,
     preprocessing="torch",
     stages=_TORCHVISION_STAGES,
-    study="000 (Subaar et al.) mammography, 4 classes; 002 (Olalekan et al.) multi-cancer",
+    study="000 (Subaar et al. 2024) mammography, 4 classes; 002 (Olalekan et al.) multi-cancer",
     description="ResNet18, torchvision layout + GAP + softmax",
     head=_TORCH_HEAD,
     imagenet="resnet18",
@@ -73,7 +87,7 @@ def resnet18(x: Any) -> Any:
     default_size=128,
     preprocessing="torch",
     stages=_TORCHVISION_STAGES,
-    study="000 (Subaar et al.) mammography, 4 classes",
+    study="000 (Subaar et al. 2024) mammography, 4 classes",
     description="ResNet34, torchvision layout + GAP + softmax",
     head=_TORCH_HEAD,
     imagenet="resnet34",

@@ -1,6 +1,11 @@
 """SqueezeNet v1.1 (Iandola et al. 2016): a 1.2 M-parameter backbone for point-of-care
 devices. Layer names are the published Keras port's with ``/`` -> ``_`` (Keras 3 refuses
-``/`` in names), so its ImageNet weights file loads by name."""
+``/`` in names), so its ImageNet weights file loads by name.
+
+References:
+    Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and
+    <0.5MB model size", arXiv:1602.07360, 2016.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""BCNet (study 003, Zavareh et al.): frozen VGG16 + GAP + Dense 1024 x2 + softmax."""
+"""BCNet (study 003, Zavareh et al.): frozen VGG16 + GAP + Dense 1024 x2 + softmax.
+
+References:
+    Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+    Recognition", ICLR 2015, arXiv:1409.1556.
+
+    Zavareh, Safayari & Bolhasani, "BCNet: A Deep Convolutional Neural Network for
+    Breast Cancer Grading" (study 003).
+"""
 
 from __future__ import annotations
 
