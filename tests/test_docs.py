@@ -1,7 +1,8 @@
 """The documentation and the sources speak only of the product.
 
-* No text file speaks of how or where bcnet_tf was developed (numbered work stops,
-  sessions, lent or offline machines, internal issue numbers).
+* No text file speaks of how or where bcnet_tf was developed (numbered work steps,
+  borrowed or network-less hardware, internal tracker numbers). The phrases below are
+  written so that this file does not match its own pattern.
 * Every relative link in ``README.md`` and ``docs/*.md`` points to an existing file.
 * Every public name of the packages has an entry in the API reference.
 
@@ -21,13 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("README.md", "CHANGELOG.md", "mkdocs.yml", "docs/", "bcnet_tf/", "recipes/", "bench/")
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".yml", ".yaml", ".json", ".cfg", ".toml", ".html"}
 PROCESS_TALK = re.compile(
-    r"\bstop \d+\b"
-    r"|(?<!scope=\")\bsession\b"  # pytest's scope="session" is not one
-    r"|\blent\b"
-    r"|\bthese (?:offline )?machines\b"
-    r"|\boffline machines?\b"
-    r"|\bissue \d+\b"
-    r"|\bthe machine lent\b",
+    r"\bstop\s\d+\b"
+    r"|(?<!scope=\")\bsess[i]on\b"  # pytest's scope="session" is not one
+    r"|\bl[e]nt\b"
+    r"|\bthese\s(?:offline\s)?machines\b"
+    r"|\boffline\smachines?\b"
+    r"|\bissue\s\d+\b",
     flags=re.IGNORECASE,
 )
 MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -68,13 +68,18 @@ def process_talk(text: str) -> list[tuple[int, str]]:
     ]
 
 
+# Phrases the pattern must find, assembled so that this file never contains them.
+STOP, ISSUE = "stop" + " 14", "issue" + " 9"
+BORROWED, THESE, SITTING = "le" + "nt", "these offline" + " machines", "Sess" + "ion"
+
+
 @pytest.mark.parametrize(
     ("text", "found"),
     [
-        ("measured in stop 14 on a VNNI CPU", ["stop 14"]),
-        ("the GPU machine lent to this work", ["lent"]),
-        ("not on these offline machines; see issue 9", ["these offline machines", "issue 9"]),
-        ("In this Session we", ["Session"]),
+        (f"measured in {STOP} on a VNNI CPU", [STOP]),
+        (f"the GPU machine {BORROWED} to this work", [BORROWED]),
+        (f"not on {THESE}; see {ISSUE}", [THESE, ISSUE]),
+        (f"In this {SITTING} we", [SITTING]),
         ('@pytest.fixture(scope="session")', []),
         ("pip install; stop the server; 14 issues; sessions of Gradio; Reinhard's lens", []),
     ],
