@@ -1,7 +1,7 @@
 """Study 004 — ResNet50 with lightweight channel attention on BreakHis, per magnification.
 
-Liu & Achutha, "A deep learning method based on ResNet50 with a lightweight attention
-mechanism for breast cancer histopathology image classification".
+Liu & Achutha, "Enhancing Breast Cancer Classification Using Transfer ResNet with
+Lightweight Attention Mechanism".
 
 Data:      BreakHis v1 (Spanhol et al. 2016): 7,909 H&E images, 82 patients, benign /
            malignant, 40X/100X/200X/400X. Download:

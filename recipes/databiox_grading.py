@@ -1,7 +1,7 @@
 """Study 003 — BCNet: IDC grading of H&E histopathology (Databiox). The main job.
 
-Zavareh et al., "BCNet: a deep learning computer-aided diagnosis framework for human
-breast cancer grading".
+Zavareh et al., "BCNet: A Deep Convolutional Neural Network for Breast Cancer
+Grading".
 
 Data:      Databiox (Bolhasani et al. 2020): 922 H&E images of invasive ductal
            carcinoma, 124 patients, grades I / II / III, at 4x/10x/20x/40x.

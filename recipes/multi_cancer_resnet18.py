@@ -1,6 +1,7 @@
 """Study 002 — frozen ResNet18 with a new head, per cancer type (multi-cancer set).
 
-Olalekan et al., "Multi-cancer classification with transfer learning" (Kaggle
+Olalekan et al., "Cancer Detection and Classification through Transfer Learning with
+ResNet18-Based Convolutional Neural Network" (Kaggle
 multi-cancer dataset: breast, brain, kidney, oral, lung/colon, cervical, lymphoma, ALL).
 
 Data:      the Kaggle "Multi Cancer Dataset" (obulisainaren/multi-cancer): one folder
