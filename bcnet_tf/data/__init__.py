@@ -12,9 +12,12 @@ module               concept
 ``splits``           patient/duplicate-grouped stratified splits, k-fold, JSON
 ``layers``           ``RandomAffine`` preprocessing layer
 ``augment``          named augmentation policies
-``pipeline``         ``make_dataset()``, ``class_weights()``
+``images``           one image in the graph: decode, resize, stain-normalise
+``tiles``            tile mode: tile source, random and grid crops, ``load_tiles()``
+``pipeline``         ``make_dataset()``, ``class_weights()``, ``load_files()``
 ``synthetic``        the embedded synthetic IDC-grade dataset
 ===================  ============================================================
 
-Only ``pipeline``, ``layers`` and ``augment`` import TensorFlow/Keras.
+Only ``images``, ``tiles``, ``pipeline``, ``layers`` and ``augment`` import
+TensorFlow/Keras.
 """

@@ -1,8 +1,7 @@
 """The ``tf.data`` input pipeline: records -> batches of RGB pixels and labels.
 
-Per image: parallel read and decode (TensorFlow's decoders for plain PNG/JPEG/BMP,
-Pillow for 16-bit, TIFF, PGM and EXIF-rotated files), resize (area averaging when
-shrinking, bilinear when enlarging), ``uint8`` cache. Per batch: augmentation with
+Per image: parallel read, decode and resize (:mod:`bcnet_tf.data.images`; tiles in
+tile mode, :mod:`bcnet_tf.data.tiles`), ``uint8`` cache. Per batch: augmentation with
 Keras preprocessing layers, prefetch.
 
 Batches hold float32 pixels in 0..255. Normalisation (VGG/ResNet
@@ -25,12 +24,13 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.images import load_image, resize_image
 from bcnet_tf.data.records import ImageRecord
+from bcnet_tf.data.tiles import crop_tiles, load_tile_source, random_tiles
 from bcnet_tf.errors import DatasetError
 from bcnet_tf.io import refuse_inside_dataset
-from bcnet_tf.pathology.prepare import prepare_tiles
 from bcnet_tf.pathology.stain import StainNormalizer
-from bcnet_tf.pathology.tiles import TileSpec, extract_tiles
+from bcnet_tf.pathology.tiles import TileSpec
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -48,107 +48,6 @@ def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def _pillow_decode(path: bytes | np.ndarray) -> np.ndarray:
-    return decode_rgb(os.fsdecode(np.asarray(path).item()))
-
-
-def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
-    """Read and decode one image to ``uint8`` ``(height, width, 3)`` at full size."""
-
-    def native() -> tf.Tensor:
-        contents = tf.io.read_file(path)
-        return tf.cond(
-            tf.io.is_jpeg(contents),
-            # libjpeg's accurate integer IDCT, as Pillow uses (TF's default is the fast one)
-            lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
-            lambda: tf.io.decode_image(contents, channels=3, expand_animations=False),
-        )
-
-    def pillow() -> tf.Tensor:
-        return tf.numpy_function(_pillow_decode, [path], tf.uint8, stateful=False)
-
-    image = tf.cond(tf_native, native, pillow)
-    image.set_shape([None, None, 3])
-    return image
-
-
-def normalize_stain(image: tf.Tensor, stain: StainNormalizer | None) -> tf.Tensor:
-    """Apply a fitted stain normaliser to one ``uint8`` image inside the graph."""
-    if stain is None:
-        return image
-    normalized = tf.numpy_function(stain, [image], tf.uint8, stateful=False)
-    normalized.set_shape(image.shape)
-    return normalized
-
-
-def load_image(
-    path: tf.Tensor,
-    tf_native: tf.Tensor,
-    size: tuple[int, int],
-    stain: StainNormalizer | None = None,
-) -> tf.Tensor:
-    """Read, decode and resize one image to ``uint8`` ``(height, width, 3)``, then
-    stain-normalise it if a normaliser is given."""
-    return normalize_stain(resize_image(decode_image(path, tf_native), size), stain)
-
-
-def load_tile_source(
-    path: tf.Tensor, tf_native: tf.Tensor, tiles: TileSpec, stain: StainNormalizer | None = None
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """One image prepared for tiling inside the graph: decoded, then
-    :func:`bcnet_tf.pathology.prepare.prepare_tiles` (scaled by ``tiles.scale``,
-    stain-normalised, padded to at least one tile) and its tissue tiles' ``(n, 2)``
-    top-left corners."""
-    padded, corners = tf.numpy_function(
-        lambda pixels: prepare_tiles(pixels, tiles, stain)[:2],
-        [decode_image(path, tf_native)],
-        (tf.uint8, tf.int32),
-        stateful=False,
-    )
-    padded.set_shape([None, None, 3])
-    corners.set_shape([None, 2])
-    return padded, corners
-
-
-def _crop_tiles(image: tf.Tensor, corners: tf.Tensor, size: int) -> tf.Tensor:
-    return tf.map_fn(
-        lambda corner: tf.slice(image, [corner[0], corner[1], 0], [size, size, 3]),
-        corners,
-        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
-    )
-
-
-def random_tiles(
-    image: tf.Tensor, corners: tf.Tensor, tiles: TileSpec, seed: tf.Tensor
-) -> tf.Tensor:
-    """``tiles.per_image`` random tissue tiles of one prepared image: grid corners drawn
-    with replacement, each moved by up to half a grid step (clipped to the image), so
-    every epoch sees other crops. ``seed`` is a stateless ``[2]`` seed."""
-    seeds = tf.random.split(tf.cast(seed, tf.int64), 2)
-    count, step = tiles.per_image, tiles.step
-    chosen = tf.random.stateless_uniform([count], seeds[0], 0, tf.shape(corners)[0], dtype=tf.int32)
-    jitter = tf.random.stateless_uniform(
-        [count, 2], seeds[1], -(step // 2), step // 2 + 1, dtype=tf.int32
-    )
-    limit = tf.shape(image)[:2] - tiles.size
-    moved = tf.clip_by_value(tf.gather(corners, chosen) + jitter, 0, limit)
-    return _crop_tiles(image, moved, tiles.size)
-
-
-def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Tensor:
-    """Resize one RGB image to ``uint8`` ``size``: area averaging when shrinking,
-    bilinear when enlarging (the training pipeline's resize, for prediction too)."""
-    shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.convert_to_tensor(size))
-    resized = tf.cond(
-        shrinking,
-        # Area averaging: anti-aliased like Pillow's reduce, and cheaper than
-        # tf.image.resize(antialias=True).
-        lambda: tf.image.resize(image, size, method="area"),
-        lambda: tf.image.resize(image, size, method="bilinear"),
-    )
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
 def load_files(
     paths: Sequence[str | os.PathLike[str]],
     image_size: int | Sequence[int],
@@ -164,23 +63,6 @@ def load_files(
     size = _size(image_size)
     resized = [resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths]
     return np.stack([stain(image) if stain else image for image in resized])
-
-
-def load_tiles(
-    paths: Sequence[str | os.PathLike[str]], tiles: TileSpec, stain: StainNormalizer | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every tissue tile of each file, cut as the tile pipeline cuts them: ``uint8``
-    ``(tiles, size, size, 3)``, and for each tile the index of its file in ``paths``.
-
-    Example:
-        >>> pixels, owners = load_tiles(["slide.png"], TileSpec(size=224))  # doctest: +SKIP
-    """
-    pixels, owners = [], []
-    for i, path in enumerate(paths):
-        image, corners, _ = prepare_tiles(decode_rgb(os.fspath(path)), tiles, stain)
-        pixels.append(extract_tiles(image, corners, tiles.size))
-        owners.append(np.full(len(corners), i))
-    return np.concatenate(pixels), np.concatenate(owners)
 
 
 @contextmanager
@@ -272,7 +154,7 @@ def _expand_tiles(
         return _parallel_map(
             ds,
             lambda image, corners, label: (
-                _crop_tiles(image, corners, tiles.size),
+                crop_tiles(image, corners, tiles.size),
                 tf.fill([tf.shape(corners)[0]], label),
             ),
         ).unbatch()

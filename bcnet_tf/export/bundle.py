@@ -34,8 +34,9 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf import __version__
-from bcnet_tf.data.pipeline import load_files, load_tiles
+from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.data.records import ImageRecord
+from bcnet_tf.data.tiles import load_tiles
 from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError

@@ -49,7 +49,7 @@ def _bilinear(pixels: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a ``uint8`` RGB array to ``(height, width)`` as the training pipeline's
-    :func:`bcnet_tf.data.pipeline.resize_image` does, in numpy: area averaging when
+    :func:`bcnet_tf.data.images.resize_image` does, in numpy: area averaging when
     neither side grows, else bilinear (``tf.image.resize``'s ``area`` and
     ``bilinear``), then rounding.
 

@@ -1,5 +1,6 @@
 """``train``: one command, one run directory (:mod:`bcnet_tf.training.run_dir`),
-resumable.
+resumable; the phases of its plan, each on images or, with a frozen backbone, on
+cached features (:mod:`bcnet_tf.training.fast_path`).
 
 Running the same command again on the same directory resumes where it stopped (after
 a crash or SIGKILL, from the last finished epoch) and finishes.
@@ -49,7 +50,7 @@ from bcnet_tf.training.callbacks import (
 from bcnet_tf.training.config import TrainConfig
 from bcnet_tf.training.fast_path import (
     backbone_is_frozen,
-    extract_features,
+    cached_features,
     feature_epochs,
     head_model,
 )
@@ -230,48 +231,6 @@ def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbac
     return _PhaseCallbacks(callbacks, guard, checkpoints, stoppers)
 
 
-def _feature_data(
-    run: _Run, model: keras.Model
-) -> tuple[list[np.ndarray], np.ndarray, tf.data.Dataset]:
-    """Cached pooled features: ``views`` train views, train targets, validation data."""
-    config, split, names, size = run.config, run.split, run.names, run.size
-    cache = run.files.features(model.name)
-    train_targets = keras.utils.to_categorical(
-        [names.index(r.label) for r in split.train], len(names)
-    )
-    if cache.exists():
-        saved = np.load(cache)
-        views = [saved[f"view{i}"] for i in range(int(saved["views"]))]
-        val_features = saved["val"]
-    else:
-        plain = make_dataset(
-            split.train, names, image_size=size, batch_size=config.batch_size, stain=run.stain
-        )
-        augment = augmentation_policy(config.augment, config.seed)
-        count = config.feature_views if augment is not None else 1
-        views = [extract_features(model, plain, description="features, plain view")]
-        views += [
-            extract_features(model, plain, augment, f"features, augmented view {i}")
-            for i in range(1, count)
-        ]
-        val_images = make_dataset(
-            split.val, names, image_size=size, batch_size=config.batch_size, stain=run.stain
-        )
-        val_features = extract_features(model, val_images, description="features, validation")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.stem}.tmp.npz")
-        np.savez(
-            tmp,
-            views=len(views),
-            val=val_features,
-            **{f"view{i}": view for i, view in enumerate(views)},
-        )
-        os.replace(tmp, cache)
-    val_targets = keras.utils.to_categorical([names.index(r.label) for r in split.val], len(names))
-    val = tf.data.Dataset.from_tensor_slices((val_features, val_targets)).batch(config.batch_size)
-    return views, train_targets, val
-
-
 def _save_weights_atomically(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(f".{path.name}")  # keeps the .weights.h5 suffix Keras requires
     model.save_weights(tmp)
@@ -385,7 +344,15 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
 
     with run.strategy.scope():
         if fast:
-            views, targets, val = _feature_data(run, model)
+            views, targets, val = cached_features(
+                model,
+                run.split,
+                run.names,
+                run.config,
+                image_size=run.size,
+                stain=run.stain,
+                cache=run.files.features(model.name),
+            )
             trainer = head_model(model)
             train_data = feature_epochs(
                 views, targets, start, phase.end, config.batch_size, config.seed

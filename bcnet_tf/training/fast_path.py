@@ -5,19 +5,27 @@ image through VGG16 every epoch. Here the pooled backbone features are computed 
 image (plus ``views - 1`` augmented views when augmentation is on; epoch ``e`` trains on
 view ``e % views``), then the head trains on them. The head model *shares its layers*
 with the full model, so the trained weights are already in the model that is saved.
+The features are cached in the run directory, so a resumed run reuses them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import reduce
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from bcnet_tf.console import progress_bar
+from bcnet_tf.data.augment import augmentation_policy
+from bcnet_tf.data.pipeline import make_dataset
+from bcnet_tf.data.splits import Split
 from bcnet_tf.models.registry import HEAD_LAYERS
+from bcnet_tf.pathology.stain import StainNormalizer
+from bcnet_tf.training.config import TrainConfig
 
 
 def backbone_is_frozen(model: keras.Model) -> bool:
@@ -61,6 +69,55 @@ def extract_features(
         for batch, _ in progress_bar(images, desc=description, unit="batch")
     ]
     return np.concatenate(chunks)
+
+
+def cached_features(
+    model: keras.Model,
+    split: Split,
+    names: Sequence[str],
+    config: TrainConfig,
+    *,
+    image_size: int,
+    stain: StainNormalizer | None,
+    cache: Path,
+) -> tuple[list[np.ndarray], np.ndarray, tf.data.Dataset]:
+    """Pooled features of ``split``, computed once and kept in the ``cache`` file:
+    ``config.feature_views`` train views (one without augmentation), the train
+    targets, and the validation data as batches of features and targets."""
+    train_targets = keras.utils.to_categorical(
+        [names.index(r.label) for r in split.train], len(names)
+    )
+    if cache.exists():
+        saved = np.load(cache)
+        views = [saved[f"view{i}"] for i in range(int(saved["views"]))]
+        val_features = saved["val"]
+    else:
+        plain = make_dataset(
+            split.train, names, image_size=image_size, batch_size=config.batch_size, stain=stain
+        )
+        augment = augmentation_policy(config.augment, config.seed)
+        count = config.feature_views if augment is not None else 1
+        views = [extract_features(model, plain, description="features, plain view")]
+        views += [
+            extract_features(model, plain, augment, f"features, augmented view {i}")
+            for i in range(1, count)
+        ]
+        val_images = make_dataset(
+            split.val, names, image_size=image_size, batch_size=config.batch_size, stain=stain
+        )
+        val_features = extract_features(model, val_images, description="features, validation")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.stem}.tmp.npz")
+        np.savez(
+            tmp,
+            views=len(views),
+            val=val_features,
+            **{f"view{i}": view for i, view in enumerate(views)},
+        )
+        os.replace(tmp, cache)
+    val_targets = keras.utils.to_categorical([names.index(r.label) for r in split.val], len(names))
+    val = tf.data.Dataset.from_tensor_slices((val_features, val_targets)).batch(config.batch_size)
+    return views, train_targets, val
 
 
 def feature_epochs(

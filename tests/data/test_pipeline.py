@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 from bcnet_tf.data.augment import POLICIES, augmentation_policy
+from bcnet_tf.data.images import load_image
 from bcnet_tf.data.layouts import discover
-from bcnet_tf.data.pipeline import class_weights, load_image, make_dataset
+from bcnet_tf.data.pipeline import class_weights, make_dataset
 from bcnet_tf.errors import DatasetError
 from tests.conftest import write_bad, write_image
 from tests.known_images import KNOWN, tolerance, write_known

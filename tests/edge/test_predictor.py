@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bcnet_tf.cli import main
-from bcnet_tf.data.pipeline import resize_image
+from bcnet_tf.data.images import resize_image
 from bcnet_tf.edge.predictor import Predictor, dihedral_views, resize_rgb
 from bcnet_tf.errors import BcnetError
 

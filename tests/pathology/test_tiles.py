@@ -146,7 +146,7 @@ def test_a_tile_scale_resizes_the_image_the_same_way_everywhere(slides: Path) ->
     import tensorflow as tf
 
     from bcnet_tf.data.decode import decode_rgb
-    from bcnet_tf.data.pipeline import load_tile_source
+    from bcnet_tf.data.tiles import load_tile_source
     from bcnet_tf.pathology.prepare import prepare_tiles
 
     spec = TileSpec(size=16, scale=0.5, min_tissue=0.5)

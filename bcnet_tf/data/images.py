@@ -1,0 +1,75 @@
+"""One image inside the ``tf.data`` graph: read, decode, resize, stain-normalise.
+
+Decoding uses TensorFlow's decoders for plain PNG/JPEG/BMP and Pillow
+(:func:`bcnet_tf.data.decode.decode_rgb`) for 16-bit, TIFF, PGM and EXIF-rotated
+files, so both give the same pixels. Resizing averages areas when shrinking and is
+bilinear when enlarging; prediction resizes with the same function.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.pathology.stain import StainNormalizer
+
+
+def _pillow_decode(path: bytes | np.ndarray) -> np.ndarray:
+    return decode_rgb(os.fsdecode(np.asarray(path).item()))
+
+
+def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
+    """Read and decode one image to ``uint8`` ``(height, width, 3)`` at full size."""
+
+    def native() -> tf.Tensor:
+        contents = tf.io.read_file(path)
+        return tf.cond(
+            tf.io.is_jpeg(contents),
+            # libjpeg's accurate integer IDCT, as Pillow uses (TF's default is the fast one)
+            lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(contents, channels=3, expand_animations=False),
+        )
+
+    def pillow() -> tf.Tensor:
+        return tf.numpy_function(_pillow_decode, [path], tf.uint8, stateful=False)
+
+    image = tf.cond(tf_native, native, pillow)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def normalize_stain(image: tf.Tensor, stain: StainNormalizer | None) -> tf.Tensor:
+    """Apply a fitted stain normaliser to one ``uint8`` image inside the graph."""
+    if stain is None:
+        return image
+    normalized = tf.numpy_function(stain, [image], tf.uint8, stateful=False)
+    normalized.set_shape(image.shape)
+    return normalized
+
+
+def load_image(
+    path: tf.Tensor,
+    tf_native: tf.Tensor,
+    size: tuple[int, int],
+    stain: StainNormalizer | None = None,
+) -> tf.Tensor:
+    """Read, decode and resize one image to ``uint8`` ``(height, width, 3)``, then
+    stain-normalise it if a normaliser is given."""
+    return normalize_stain(resize_image(decode_image(path, tf_native), size), stain)
+
+
+def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Tensor:
+    """Resize one RGB image to ``uint8`` ``size``: area averaging when shrinking,
+    bilinear when enlarging (the training pipeline's resize, for prediction too)."""
+    shrinking = tf.reduce_all(tf.shape(image)[:2] >= tf.convert_to_tensor(size))
+    resized = tf.cond(
+        shrinking,
+        # Area averaging: anti-aliased like Pillow's reduce, and cheaper than
+        # tf.image.resize(antialias=True).
+        lambda: tf.image.resize(image, size, method="area"),
+        lambda: tf.image.resize(image, size, method="bilinear"),
+    )
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
