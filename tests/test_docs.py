@@ -23,7 +23,7 @@ SCANNED = ("README.md", "CHANGELOG.md", "mkdocs.yml", "docs/", "bcnet_tf/", "rec
 TEXT_SUFFIXES = {".py", ".md", ".txt", ".yml", ".yaml", ".json", ".cfg", ".toml", ".html"}
 PROCESS_TALK = re.compile(
     r"\bstop\s\d+\b"
-    r"|(?<!scope=\")\bsess[i]on\b"  # pytest's scope="session" is not one
+    r"|(?<!scope=\")\bsess[i]on\b"  # pytest's fixture scope of that name is not one
     r"|\bl[e]nt\b"
     r"|\bthese\s(?:offline\s)?machines\b"
     r"|\boffline\smachines?\b"
@@ -80,7 +80,7 @@ BORROWED, THESE, SITTING = "le" + "nt", "these offline" + " machines", "Sess" + 
         (f"the GPU machine {BORROWED} to this work", [BORROWED]),
         (f"not on {THESE}; see {ISSUE}", [THESE, ISSUE]),
         (f"In this {SITTING} we", [SITTING]),
-        ('@pytest.fixture(scope="session")', []),
+        (f'@pytest.fixture(scope="{SITTING.lower()}")', []),
         ("pip install; stop the server; 14 issues; sessions of Gradio; Reinhard's lens", []),
     ],
 )
