@@ -3,9 +3,11 @@
 Every field of a settings dataclass becomes a flag (``learning_rate`` ->
 ``--learning-rate``), typed from its annotation, described by the one line of help
 :func:`setting` stores in the field's metadata and limited to its choices, which
-argparse enforces. ``--config FILE`` reads a JSON file of settings first, and flags
-override it. Used by ``bcnet-tf train`` and every recipe; :func:`describe_settings`
-yields the same text for a CLI reference.
+argparse enforces. A field declared with :func:`nested_setting` holds another settings
+dataclass whose fields become prefixed flags (``TrainConfig.tiles`` -> ``--tile-size``,
+``--tile-scale``, ...) and a nested object in JSON. ``--config FILE`` reads a JSON file
+of settings first, and flags override it. Used by ``bcnet-tf train`` and every recipe;
+:func:`describe_settings` yields the same text for a CLI reference.
 
 Example:
     >>> @dataclass
@@ -22,7 +24,7 @@ import argparse
 import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import MISSING, Field, dataclass, field, fields  # noqa: F401  (dataclass: example)
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields  # noqa: F401  (dataclass: example)
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -72,6 +74,32 @@ def setting(default: Any, description: str, choices: Sequence[str] | None = None
     return field(default=default, metadata={"help": description, "choices": choices})
 
 
+def nested_setting(
+    cls: type, default: Any, description: str, *, prefix: str, switch: str | None = None
+) -> Any:
+    """A field holding the settings dataclass ``cls`` (which must be frozen, so that an
+    instance can be a default). Its fields become the flags ``--<prefix>-<field>``.
+    With a ``None`` default, the ``switch`` field's flag turns the nested settings on
+    (and their other flags need it).
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Crop:
+        ...     size: int = setting(224, "crop side in pixels")
+        ...     jitter: float = setting(0.0, "random shift as a fraction of the side")
+        >>> @dataclass
+        ... class Settings:
+        ...     crop: Crop | None = nested_setting(Crop, None, "cropping", prefix="crop",
+        ...                                        switch="size")
+        >>> parse_settings(Settings, ["--crop-size", "96"])
+        Settings(crop=Crop(size=96, jitter=0.0))
+        >>> parse_settings(Settings, [])
+        Settings(crop=None)
+    """
+    metadata = {"help": description, "nested": cls, "prefix": prefix, "switch": switch}
+    return field(default=default, metadata=metadata)
+
+
 def setting_like(cls: type, name: str, default: Any) -> Any:
     """A field with the help and choices of ``cls``'s field ``name`` and its own default
     (a recipe's ``epochs`` means what ``TrainConfig.epochs`` means).
@@ -114,17 +142,41 @@ def describe_settings(cls: type) -> Iterator[SettingHelp]:
         ...     print(item.flag, item.help, item.choices and list(item.choices))
     """
     for item in fields(cls):
-        yield _describe(cls, item)
+        nested = _metadata(cls, item.name).get("nested")
+        if nested is None:
+            yield _describe(cls, item)
+        else:
+            yield from (described for _, _, described in _nested_flags(cls, item))
 
 
-def _describe(cls: type, item: Field[Any]) -> SettingHelp:
+def _describe(cls: type, item: Field[Any], flag: str | None = None) -> SettingHelp:
     metadata = _metadata(cls, item.name)
     return SettingHelp(
-        flag="--" + item.name.replace("_", "-"),
+        flag="--" + (flag or item.name).replace("_", "-"),
         help=metadata.get("help", ""),
         choices=metadata.get("choices"),
         default=item.default if item.default is not MISSING else None,
     )
+
+
+def _nested_flags(cls: type, item: Field[Any]) -> Iterator[tuple[str, Field[Any], SettingHelp]]:
+    """(argparse destination, field, description) of each flag of a nested setting: the
+    nested class's fields, prefixed, their help led by the nesting field's, their
+    defaults those of the nesting field's default (or of the class)."""
+    metadata = _metadata(cls, item.name)
+    nested, prefix, switch = metadata["nested"], metadata["prefix"], metadata["switch"]
+    outer = item.default
+    for inner in fields(nested):
+        described = _describe(nested, inner, f"{prefix}_{inner.name}")
+        lead = metadata["help"] + (
+            " (turns it on)" if outer is None and inner.name == switch else ""
+        )
+        default = getattr(outer, inner.name) if outer is not None else described.default
+        yield (
+            f"{item.name}__{inner.name}",
+            inner,
+            described._replace(help=f"{lead}: {described.help}", default=default),
+        )
 
 
 def _optional_text(text: str) -> str | None:
@@ -184,19 +236,32 @@ def add_setting_argument(
     """The flag of the dataclass ``cls``'s field ``name``. Left out, it is absent from
     the parsed namespace (so a config file's value stands), unless ``keep_default``."""
     described = cls.__dataclass_fields__[name]
-    item = _describe(cls, described)
-    annotation = _annotation(described.type)
+    if _metadata(cls, name).get("nested") is not None:
+        for dest, inner, item in _nested_flags(cls, described):
+            _add_flag(parser, item, _annotation(inner.type), dest, keep_default)
+        return
+    _add_flag(parser, _describe(cls, described), _annotation(described.type), name, keep_default)
+
+
+def _add_flag(
+    parser: argparse.ArgumentParser,
+    item: SettingHelp,
+    annotation: str,
+    dest: str,
+    keep_default: bool,
+) -> None:
     options: dict[str, Any] = {
         "help": _help_text(item),
         "default": item.default if keep_default else argparse.SUPPRESS,
+        "dest": dest,
     }
     if annotation == "bool":
         parser.add_argument(item.flag, action=argparse.BooleanOptionalAction, **options)
         return
     convert = _PARSERS.get(annotation)
     if convert is None:
-        raise TypeError(f"{cls.__name__}.{name}: no flag parser for {annotation}")
-    metavar = name.upper()  # choices are listed in the help, read only when shown
+        raise TypeError(f"{item.flag}: no flag parser for {annotation}")
+    metavar = item.flag[2:].replace("-", "_").upper()  # choices are listed in the help
     parser.add_argument(item.flag, type=convert, choices=item.choices, metavar=metavar, **options)
 
 
@@ -208,20 +273,99 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         add_setting_argument(parser, cls, item.name)
 
 
+def build_settings(cls: type[T], values: Mapping[str, Any], source: str = "settings") -> T:
+    """The dataclass ``cls`` from plain values, as JSON holds them: a nested setting
+    may be a mapping of its fields (missing ones take their defaults) or ``None``.
+    Unknown or invalid values raise one :class:`~bcnet_tf.errors.BcnetError` naming
+    ``source``.
+
+    Example:
+        >>> @dataclass(frozen=True)
+        ... class Crop:
+        ...     size: int = setting(224, "crop side in pixels")
+        >>> @dataclass
+        ... class Settings:
+        ...     epochs: int = setting(5, "passes over the training set")
+        ...     crop: Crop | None = nested_setting(Crop, None, "cropping", prefix="crop",
+        ...                                        switch="size")
+        >>> build_settings(Settings, {"crop": {"size": 96}})
+        Settings(epochs=5, crop=Crop(size=96))
+        >>> build_settings(Settings, {"epoch": 3}, "run.json")
+        Traceback (most recent call last):
+        bcnet_tf.errors.BcnetError: run.json: unknown settings ['epoch']; known: ['crop', 'epochs']
+    """
+    known = {item.name: item for item in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise BcnetError(f"{source}: unknown settings {unknown}; known: {sorted(known)}")
+    built = dict(values)
+    for name, value in values.items():
+        nested = _metadata(cls, name).get("nested")
+        if nested is not None and isinstance(value, Mapping):
+            built[name] = _build_nested(nested, value, f"{source}: {name}")
+    try:
+        return cls(**built)
+    except (TypeError, ValueError) as error:
+        raise BcnetError(f"{source}: {error}") from None
+
+
+def _build_nested(cls: type, values: Mapping[str, Any], source: str) -> Any:
+    known = {item.name for item in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise BcnetError(f"{source}: unknown settings {unknown}; known: {sorted(known)}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise BcnetError(f"{source}: {error}") from None
+
+
 def settings_from_arguments(cls: type[T], args: argparse.Namespace) -> T:
-    """The dataclass ``cls`` from a config file (if given) and the flags."""
-    known = {field.name for field in fields(cls)}
+    """The dataclass ``cls`` from a config file (if given) and the flags. A class may
+    define ``upgrade_settings(values)`` to read the settings of older versions."""
     values: dict[str, Any] = {}
+    source = "command line"
     if getattr(args, "config", None):
+        source = args.config
         try:
             values = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise BcnetError(f"cannot read config file {args.config}: {error}") from None
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise BcnetError(f"{args.config}: unknown settings {unknown}; known: {sorted(known)}")
-    values.update({name: getattr(args, name) for name in known if name in args})
-    return cls(**values)
+        if not isinstance(values, dict):
+            raise BcnetError(f"{args.config}: a config file holds one JSON object of settings")
+        values = getattr(cls, "upgrade_settings", dict)(values)
+    for item in fields(cls):
+        if _metadata(cls, item.name).get("nested") is None:
+            if item.name in args:
+                values[item.name] = getattr(args, item.name)
+            continue
+        given = {
+            inner.name: getattr(args, dest)
+            for dest, inner, _ in _nested_flags(cls, item)
+            if dest in args
+        }
+        if given:
+            values[item.name] = _merge_nested(cls, item, values.get(item.name), given)
+    return build_settings(cls, values, source)
+
+
+def _merge_nested(cls: type, item: Field[Any], base: Any, given: dict[str, Any]) -> Any:
+    """A nested setting's values: its base (from a config file, else the field's
+    default) with the flags given on top."""
+    metadata = _metadata(cls, item.name)
+    if base is None:
+        base = item.default
+    if base is None:
+        switch = metadata["switch"]
+        if switch not in given:
+            flags = ", ".join(
+                "--" + f"{metadata['prefix']}_{name}".replace("_", "-") for name in given
+            )
+            switch_flag = "--" + f"{metadata['prefix']}_{switch}".replace("_", "-")
+            raise BcnetError(f"{flags} need {switch_flag} (it turns on {metadata['help']}).")
+        return given
+    base = base if isinstance(base, Mapping) else asdict(base)
+    return {**base, **given}
 
 
 def settings_parser(cls: type, description: str = "") -> argparse.ArgumentParser:

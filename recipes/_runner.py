@@ -1,11 +1,13 @@
-"""What every recipe does after choosing its settings: demo or real data, ImageNet
-weights (demo only: fall back to random initialisation in one line), then
+"""What every recipe shares: its protocol as a :class:`TrainConfig` preset that its flags
+override, the numbers its study published, demo or real data, ImageNet weights (demo
+only: fall back to random initialisation in one line), then
 train -> evaluate -> explain -> export, and a closing summary."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,50 @@ from bcnet_tf.evaluation import Evaluation, evaluate
 from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
 from bcnet_tf.explain import explain
 from bcnet_tf.export import ExportResult, export
+from bcnet_tf.io import atomic_write_text
 from bcnet_tf.models import WeightsError, get_spec
 from bcnet_tf.models.weights import fetch_imagenet
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.settings import nested_setting, setting, setting_like
 from bcnet_tf.training import TrainConfig, train
 
 SAVED_MODELS = Path("saved_models")
 HISTOLOGY_MODES = ("whole", "tiles")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One number a study reports: which of the recipe's runs, which metric on which
+    part of the data, and where in the paper. A recipe's ``PUBLISHED`` tuple is printed
+    after its runs, written to its ``results.json`` and tabled in the docs.
+
+    Example:
+        >>> Published("resnet18", "accuracy", "validation", 0.920, "abstract").text()
+        'resnet18 0.920 validation accuracy'
+    """
+
+    run: str
+    metric: str
+    part: str
+    value: float
+    where: str
+
+    def text(self) -> str:
+        return f"{self.run} {self.value:.3f} {self.part} {self.metric}"
+
+
+def preset_setting(preset: TrainConfig, name: str) -> Any:
+    """A recipe flag that means what ``TrainConfig``'s field ``name`` means, with the
+    study's value in ``preset`` as its default (see :meth:`RecipeSettings.train_config`).
+
+    Example:
+        >>> @dataclass
+        ... class Settings(RecipeSettings):
+        ...     epochs: int = preset_setting(TrainConfig(epochs=100), "epochs")
+        >>> Settings().epochs
+        100
+    """
+    return setting_like(TrainConfig, name, getattr(preset, name))
 
 
 @dataclass
@@ -49,14 +88,28 @@ class RecipeSettings:
         out = Path(self.out)
         return str(out.with_name(f"{out.name}{f'-{suffix}' if suffix else ''}-bundle"))
 
+    def train_config(self, preset: TrainConfig, **overrides: Any) -> TrainConfig:
+        """The study's ``preset`` with every setting of this recipe that is also a
+        ``TrainConfig`` setting (``--epochs``, ``--data``, ...), then ``overrides``
+        (what differs between the recipe's runs).
+
+        Example:
+            >>> preset = TrainConfig(model="resnet18", epochs=100)
+            >>> RecipeSettings(seed=3).train_config(preset, run_dir="out/a").seed
+            3
+        """
+        shared = {item.name for item in fields(TrainConfig)} & {item.name for item in fields(self)}
+        return replace(preset, **({name: getattr(self, name) for name in shared} | overrides))
+
 
 @dataclass
-class HistologySettings:
-    """Stain normalisation and tile mode, for the H&E studies (003, 004).
+class HistologySettings(RecipeSettings):
+    """Recipe settings plus stain normalisation and tile mode, for the H&E studies
+    (003, 004).
 
     ``mode="whole"`` resizes each image to the model's input, as the studies did;
-    ``mode="tiles"`` trains on random tissue tiles of ``tile_size`` pixels cut at
-    ``tile_scale`` of the native resolution and predicts each image from its tiles.
+    ``mode="tiles"`` trains on random tissue tiles (``--tile-size``, cut at
+    ``--tile-scale`` of the native resolution) and predicts each image from its tiles.
     """
 
     mode: str = setting(
@@ -64,26 +117,33 @@ class HistologySettings:
     )
     stain: str = setting_like(TrainConfig, "stain", "none")
     stain_reference: str | None = setting_like(TrainConfig, "stain_reference", None)
-    tile_size: int = setting(224, "tile mode: side of a tissue tile in pixels")
-    tile_scale: float = setting_like(TrainConfig, "tile_scale", 1.0)
-    tiles_per_image: int = setting_like(TrainConfig, "tiles_per_image", 8)
-    min_tissue: float = setting_like(TrainConfig, "min_tissue", 0.5)
-    tile_aggregate: str = setting_like(TrainConfig, "tile_aggregate", "mean")
+    tiles: TileSpec = nested_setting(
+        TileSpec, TileSpec(size=224), "tile mode (with --mode tiles)", prefix="tile"
+    )
 
-    def histology_config(self) -> dict[str, Any]:
-        """The ``TrainConfig`` fields these settings set."""
+    def train_config(self, preset: TrainConfig, **overrides: Any) -> TrainConfig:
+        """:meth:`RecipeSettings.train_config`, with the tile spec in tile mode only."""
         if self.mode not in HISTOLOGY_MODES:
             raise BcnetError(f"mode must be one of {HISTOLOGY_MODES}, not {self.mode!r}")
-        tiles = self.mode == "tiles"
-        return {
-            "stain": self.stain,
-            "stain_reference": self.stain_reference,
-            "tile_size": self.tile_size if tiles else 0,
-            "tile_scale": self.tile_scale,
-            "tiles_per_image": self.tiles_per_image,
-            "min_tissue": self.min_tissue,
-            "tile_aggregate": self.tile_aggregate,
-        }
+        tiles = self.tiles if self.mode == "tiles" else None
+        return super().train_config(preset, **({"tiles": tiles} | overrides))
+
+
+def results_header(
+    study: str, demo: bool, settings: RecipeSettings, published: Sequence[Published]
+) -> dict[str, Any]:
+    """The first entries of every recipe's ``results.json``."""
+    return {
+        "study": study,
+        "demo": demo,
+        "settings": asdict(settings),
+        "published": [asdict(number) for number in published],
+    }
+
+
+def print_published(published: Sequence[Published]) -> None:
+    """One line: what the study published, to read beside the runs above it."""
+    print("published: " + "; ".join(number.text() for number in published))
 
 
 def demo_banner(study: str, data: str | None) -> bool:
@@ -198,6 +258,4 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
     """Write a recipe's results JSON (atomically)."""
-    from bcnet_tf.io import atomic_write_text
-
     atomic_write_text(path, json.dumps(results, indent=2, default=str) + "\n")

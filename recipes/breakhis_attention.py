@@ -28,31 +28,50 @@ Histology: ``--mode tiles`` trains on tissue tiles of the 700x460 images instead
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.settings import setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     HistologySettings,
-    RecipeSettings,
+    Published,
     demo_banner,
+    preset_setting,
+    print_published,
+    results_header,
     run_protocol,
     weights_for,
     write_results,
 )
 
 STUDY = "study 004 (BreakHis, ResNet50 + attention)"
-PUBLISHED = {"40X": 0.985, "100X": 0.987, "200X": 0.979, "400X": 0.943}
+#: The study's protocol (see the module docstring); every flag of ``Settings`` overrides
+#: it, and ``--protocol`` chooses the split.
+PRESET = TrainConfig(
+    model="resnet50_attention",
+    layout="breakhis",
+    image_size=224,
+    epochs=50,
+    batch_size=32,
+    learning_rate=1e-4,
+    augment="histology",
+    val=0.1,
+    test=0.3,
+)
+PUBLISHED = tuple(
+    Published(f"resnet50_attention {magnification}", "accuracy", "test", value, "Table 5")
+    for magnification, value in (("40X", 0.985), ("100X", 0.987), ("200X", 0.979), ("400X", 0.943))
+)
 SCORES = ("accuracy", "patient_recognition_rate", "macro_f1", "gmean", "iba")
 PROTOCOLS = ("paper", "patientwise")
 
 
 @dataclass
-class Settings(HistologySettings, RecipeSettings):
+class Settings(HistologySettings):
     """The study's protocol; ``demo_*`` settings apply without ``--data``."""
 
     out: str = "saved_models/breakhis_attention"
@@ -69,23 +88,22 @@ class Settings(HistologySettings, RecipeSettings):
         PROTOCOLS,
     )
     trials: int = setting(5, "patientwise: random splits per model and magnification")
-    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
-    image_size: int = setting(224, "input side in pixels")
-    epochs: int = setting_like(TrainConfig, "epochs", 50)
-    batch_size: int = setting_like(TrainConfig, "batch_size", 32)
-    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-4)
-    augment: str = setting_like(TrainConfig, "augment", "histology")
+    weights: str | None = preset_setting(PRESET, "weights")
+    image_size: int = preset_setting(PRESET, "image_size")
+    epochs: int = preset_setting(PRESET, "epochs")
+    batch_size: int = preset_setting(PRESET, "batch_size")
+    learning_rate: float = preset_setting(PRESET, "learning_rate")
+    augment: str = preset_setting(PRESET, "augment")
     demo_epochs: int = setting(1, "training epochs of the demo (without --data)")
     demo_image_size: int = setting(96, "input side in pixels of the demo")
     bootstrap: int = 200
 
 
-def _split_settings(protocol: str, trial: int) -> dict[str, Any]:
-    if protocol == "paper":
-        return {"val": 0.1, "test": 0.3, "group_by": "image", "split_seed": trial}
-    if protocol == "patientwise":
-        return {"val": 0.1, "test": 0.3, "group_by": "patient", "split_seed": trial}
-    raise BcnetError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+def _grouping(protocol: str) -> str:
+    """What the protocol's splits keep on one side: images (as published) or patients."""
+    if protocol not in PROTOCOLS:
+        raise BcnetError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    return "image" if protocol == "paper" else "patient"
 
 
 def _convergence(history: list[dict[str, float]]) -> tuple[int, float]:
@@ -113,21 +131,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for trial in range(trials):
                 name = f"{model}/{magnification or 'all'}/trial{trial}"
                 print(f"--- {name} ---")
-                config = TrainConfig(
+                config = settings.train_config(
+                    PRESET,
                     model=model,
-                    data=settings.data,
                     run_dir=str(out / name),
-                    layout="auto" if demo else "breakhis",
+                    layout="auto" if demo else PRESET.layout,
                     magnification=magnification,
                     image_size=settings.demo_image_size if demo else settings.image_size,
                     weights=weights,
                     epochs=settings.demo_epochs if demo else settings.epochs,
-                    batch_size=settings.batch_size,
-                    learning_rate=settings.learning_rate,
-                    augment=settings.augment,
-                    seed=settings.seed,
-                    **_split_settings(settings.protocol, trial),
-                    **settings.histology_config(),
+                    group_by=_grouping(settings.protocol),
+                    split_seed=trial,
                 )
                 outcome = run_protocol(
                     config,
@@ -150,29 +164,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     }
                 )
     table = _tables(runs)
-    write_results(
-        out / "results.json",
-        {"study": STUDY, "demo": demo, "settings": asdict(settings), "runs": runs, "table": table},
-    )
-    return {"runs": runs, "table": table}
+    print_published(PUBLISHED)
+    results = results_header(STUDY, demo, settings, PUBLISHED) | {"runs": runs, "table": table}
+    write_results(out / "results.json", results)
+    return results
 
 
 def _tables(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Print Table 5 (scores, mean ± sd over trials) and Table 6 (size, convergence)."""
     rows = []
     keys = sorted({(r["model"], r["magnification"]) for r in runs}, key=str)
-    print(f"\n{'model':<20} {'mag.':<5} " + " ".join(f"{s:<17}" for s in SCORES) + " published")
+    print(f"\n{'model':<20} {'mag.':<5} " + " ".join(f"{s:<17}" for s in SCORES))
     for model, magnification in keys:
         group = [r for r in runs if r["model"] == model and r["magnification"] == magnification]
         row = {"model": model, "magnification": magnification, "trials": len(group)}
         row.update({s: _mean_sd([r[s] for r in group]) for s in SCORES})
-        published = PUBLISHED.get(magnification) if model == "resnet50_attention" else None
         rows.append(row)
-        print(
-            f"{model:<20} {magnification:<5} "
-            + " ".join(f"{row[s]:<17}" for s in SCORES)
-            + (f" {published:.3f}" if published else "")
-        )
+        print(f"{model:<20} {magnification:<5} " + " ".join(f"{row[s]:<17}" for s in SCORES))
     print(f"\n{'model':<20} {'parameters':>12} {'best epoch':>11} {'seconds to best':>16}")
     for model in dict.fromkeys(r["model"] for r in runs):
         group = [r for r in runs if r["model"] == model]

@@ -22,16 +22,41 @@ Published: ~90 % accuracy with the switching schedule, 81 % with constant parame
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.settings import setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
-from recipes._runner import RecipeSettings, demo_banner, run_and_summarise, write_results
+from recipes._runner import (
+    Published,
+    RecipeSettings,
+    demo_banner,
+    preset_setting,
+    print_published,
+    results_header,
+    run_and_summarise,
+    write_results,
+)
 
 STUDY = "study 001 (BUSI, ResNet9)"
+#: The study's protocol (see the module docstring); every flag of ``Settings`` overrides it.
+PRESET = TrainConfig(
+    model="resnet9",
+    weights=None,
+    image_size=64,
+    epochs=50,
+    batch_size=128,
+    schedule="one_cycle_switch",
+    learning_rate=0.01,
+    switch_at=0.5,
+    augment="flip_rotate",
+)
+PUBLISHED = (
+    Published("one_cycle_switch", "accuracy", "test", 0.90, "abstract (about 90 %)"),
+    Published("constant", "accuracy", "test", 0.81, "abstract"),
+)
 
 
 @dataclass
@@ -39,54 +64,41 @@ class Settings(RecipeSettings):
     """The study's protocol; ``demo_epochs`` replaces ``epochs`` without ``--data``."""
 
     out: str = "saved_models/busi_resnet9"
-    epochs: int = setting_like(TrainConfig, "epochs", 50)
+    epochs: int = preset_setting(PRESET, "epochs")
     demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
-    image_size: int = setting(64, "input side in pixels")
-    batch_size: int = setting_like(TrainConfig, "batch_size", 128)
-    learning_rate: float = setting(0.01, "peak learning rate of the one_cycle_switch run")
-    switch_at: float = setting_like(TrainConfig, "switch_at", 0.5)
+    image_size: int = preset_setting(PRESET, "image_size")
+    batch_size: int = preset_setting(PRESET, "batch_size")
+    learning_rate: float = preset_setting(PRESET, "learning_rate")
+    switch_at: float = preset_setting(PRESET, "switch_at")
     constant_learning_rate: float = setting(1e-3, "learning rate of the constant run")
     compare_constant: bool = setting(
         True, "also train with a constant optimizer and learning rate, as the study did"
     )
-    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
+    augment: str = preset_setting(PRESET, "augment")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
-    common = dict(
-        model="resnet9",
-        data=settings.data,
-        weights=None,
-        image_size=settings.image_size,
-        batch_size=settings.batch_size,
+    switching = settings.train_config(
+        PRESET,
+        run_dir=str(out / "one_cycle_switch"),
         epochs=settings.demo_epochs if demo else settings.epochs,
-        augment=settings.augment,
-        seed=settings.seed,
     )
-    variants = {
-        "one_cycle_switch": TrainConfig(
-            **common,
-            run_dir=str(out / "one_cycle_switch"),
-            schedule="one_cycle_switch",
-            learning_rate=settings.learning_rate,
-            switch_at=settings.switch_at,
-        )
-    }
+    variants = {"one_cycle_switch": switching}
     if settings.compare_constant:
-        variants["constant"] = TrainConfig(
-            **common,
+        variants["constant"] = replace(
+            switching,
             run_dir=str(out / "constant"),
             schedule="constant",
             learning_rate=settings.constant_learning_rate,
         )
-    results: dict[str, Any] = {"study": STUDY, "demo": demo, "settings": asdict(settings)}
+    results = results_header(STUDY, demo, settings, PUBLISHED)
     for name, config in variants.items():
         print(f"--- {name} ---")
         results[name] = run_and_summarise(config, settings, export=name == "one_cycle_switch")
-    print("published: ~0.90 accuracy (switching), 0.81 (constant)")
+    print_published(PUBLISHED)
     write_results(out / "results.json", results)
     return results
 

@@ -28,42 +28,60 @@ end to end (train -> evaluate -> explain -> export) in a few minutes on 2 CPU co
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.settings import setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
     HistologySettings,
-    RecipeSettings,
+    Published,
     demo_banner,
+    preset_setting,
+    print_published,
+    results_header,
     run_and_summarise,
     weights_for,
     write_results,
 )
 
 STUDY = "study 003 (BCNet, Databiox IDC grading)"
+#: The study's protocol (see the module docstring); every flag of ``Settings`` overrides it.
+PRESET = TrainConfig(
+    model="bcnet_vgg16",
+    layout="databiox",
+    image_size=224,
+    epochs=50,
+    batch_size=52,
+    learning_rate=1e-3,
+    stop_at=0.88,
+    val=0.2,
+    test=0.15,
+    augment="bcnet",
+)
+PUBLISHED = (
+    Published("bcnet_vgg16", "accuracy", "validation", 0.88, "abstract"),
+    Published("bcnet_vgg16", "accuracy", "21 held-out images", 0.72, "abstract"),
+)
 
 
 @dataclass
-class Settings(HistologySettings, RecipeSettings):
+class Settings(HistologySettings):
     """The study's protocol (see the module docstring)."""
 
     out: str = "saved_models/databiox_grading"
-    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
-    magnification: str | None = setting_like(TrainConfig, "magnification", None)
-    image_size: int = setting(224, "input side in pixels")
-    epochs: int = setting_like(TrainConfig, "epochs", 50)
-    batch_size: int = setting_like(TrainConfig, "batch_size", 52)
-    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-3)
-    stop_at: float | None = setting(
-        0.88, "stop once validation accuracy passes this value (none: never)"
-    )
-    val: float = setting_like(TrainConfig, "val", 0.2)
-    test: float = setting_like(TrainConfig, "test", 0.15)
-    augment: str = setting_like(TrainConfig, "augment", "bcnet")
+    weights: str | None = preset_setting(PRESET, "weights")
+    magnification: str | None = preset_setting(PRESET, "magnification")
+    image_size: int = preset_setting(PRESET, "image_size")
+    epochs: int = preset_setting(PRESET, "epochs")
+    batch_size: int = preset_setting(PRESET, "batch_size")
+    learning_rate: float = preset_setting(PRESET, "learning_rate")
+    stop_at: float | None = preset_setting(PRESET, "stop_at")
+    val: float = preset_setting(PRESET, "val")
+    test: float = preset_setting(PRESET, "test")
+    augment: str = preset_setting(PRESET, "augment")
     tta: bool = setting(False, "evaluate with test-time augmentation (flips and rotations)")
 
 
@@ -71,27 +89,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
-    config = TrainConfig(
-        model="bcnet_vgg16",
-        data=settings.data,
+    config = settings.train_config(
+        PRESET,
         run_dir=str(out),
-        layout="auto" if demo else "databiox",
-        magnification=settings.magnification,
-        image_size=settings.image_size,
-        weights=weights_for("bcnet_vgg16", settings.weights, demo),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        stop_at=settings.stop_at,
-        val=settings.val,
-        test=settings.test,
-        augment=settings.augment,
-        seed=settings.seed,
-        **settings.histology_config(),
+        layout="auto" if demo else PRESET.layout,
+        weights=weights_for(PRESET.model, settings.weights, demo),
     )
-    headline = run_and_summarise(config, settings, tta=settings.tta)
-    results = {"study": STUDY, "demo": demo, "settings": asdict(settings), "bcnet_vgg16": headline}
-    print("published: 0.88 validation accuracy, 0.72 on 21 held-out images")
+    results = results_header(STUDY, demo, settings, PUBLISHED)
+    results[PRESET.model] = run_and_summarise(config, settings, tta=settings.tta)
+    print_published(PUBLISHED)
     write_results(out / "results.json", results)
     return results
 

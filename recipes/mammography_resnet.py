@@ -19,23 +19,41 @@ Published: validation accuracy 92.0 % (ResNet18), 86.7 % (ResNet34).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.settings import setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
+    Published,
     RecipeSettings,
     demo_banner,
+    preset_setting,
+    print_published,
+    results_header,
     run_and_summarise,
     weights_for,
     write_results,
 )
 
 STUDY = "study 000 (mammography, ResNet18/34)"
-PUBLISHED = {"resnet18": 0.920, "resnet34": 0.867}
+#: The study's protocol (see the module docstring); every flag of ``Settings`` overrides it.
+PRESET = TrainConfig(
+    model="resnet18",
+    image_size=128,
+    epochs=100,
+    schedule="fine_tune",
+    head_epochs=1,
+    batch_size=64,
+    learning_rate=2e-3,
+    augment="flip_rotate",
+)
+PUBLISHED = (
+    Published("resnet18", "accuracy", "validation", 0.920, "abstract"),
+    Published("resnet34", "accuracy", "validation", 0.867, "abstract"),
+)
 
 
 @dataclass
@@ -44,39 +62,32 @@ class Settings(RecipeSettings):
 
     out: str = "saved_models/mammography_resnet"
     models: str = setting("resnet18,resnet34", "comma-separated models to train, one run each")
-    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
-    image_size: int = setting(128, "input side in pixels")
-    epochs: int = setting_like(TrainConfig, "epochs", 100)
+    weights: str | None = preset_setting(PRESET, "weights")
+    image_size: int = preset_setting(PRESET, "image_size")
+    epochs: int = preset_setting(PRESET, "epochs")
     demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
-    head_epochs: int = setting_like(TrainConfig, "head_epochs", 1)
-    batch_size: int = setting_like(TrainConfig, "batch_size", 64)
-    learning_rate: float = setting_like(TrainConfig, "learning_rate", 2e-3)
-    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
+    head_epochs: int = preset_setting(PRESET, "head_epochs")
+    batch_size: int = preset_setting(PRESET, "batch_size")
+    learning_rate: float = preset_setting(PRESET, "learning_rate")
+    augment: str = preset_setting(PRESET, "augment")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
-    results: dict[str, Any] = {"study": STUDY, "demo": demo, "settings": asdict(settings)}
+    results = results_header(STUDY, demo, settings, PUBLISHED)
     for model in settings.models.split(","):
         print(f"--- {model} ---")
-        config = TrainConfig(
+        config = settings.train_config(
+            PRESET,
             model=model,
-            data=settings.data,
             run_dir=str(out / model),
-            image_size=settings.image_size,
             weights=weights_for(model, settings.weights, demo),
             epochs=settings.demo_epochs if demo else settings.epochs,
-            head_epochs=settings.head_epochs,
-            schedule="fine_tune",
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            augment=settings.augment,
-            seed=settings.seed,
         )
         results[model] = run_and_summarise(config, settings, model)
-        print(f"  published: {PUBLISHED.get(model, float('nan')):.3f} validation accuracy")
+    print_published(PUBLISHED)
     write_results(out / "results.json", results)
     return results
 

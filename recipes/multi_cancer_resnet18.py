@@ -20,17 +20,21 @@ Published: breast 98.5 % validation / 98.3 % test accuracy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import setting, setting_like
+from bcnet_tf.settings import setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
+    Published,
     RecipeSettings,
     demo_banner,
+    preset_setting,
+    print_published,
+    results_header,
     run_and_summarise,
     weights_for,
     write_results,
@@ -38,6 +42,20 @@ from recipes._runner import (
 
 STUDY = "study 002 (multi-cancer, frozen ResNet18)"
 MODES = ("per_type", "joint")
+#: The study's protocol (see the module docstring); every flag of ``Settings`` overrides it.
+PRESET = TrainConfig(
+    model="resnet18",
+    image_size=224,
+    freeze="all",
+    epochs=4,
+    batch_size=32,
+    learning_rate=1e-3,
+    augment="flip_rotate",
+)
+PUBLISHED = (
+    Published("breast", "accuracy", "validation", 0.985, "results table"),
+    Published("breast", "accuracy", "test", 0.983, "results table"),
+)
 
 
 @dataclass
@@ -53,12 +71,12 @@ class Settings(RecipeSettings):
     types: str | None = setting(
         None, "per_type: comma-separated cancer-type folders to train (none: all)"
     )
-    weights: str | None = setting_like(TrainConfig, "weights", "imagenet")
-    image_size: int = setting(224, "input side in pixels")
-    epochs: int = setting_like(TrainConfig, "epochs", 4)
-    batch_size: int = setting_like(TrainConfig, "batch_size", 32)
-    learning_rate: float = setting_like(TrainConfig, "learning_rate", 1e-3)
-    augment: str = setting_like(TrainConfig, "augment", "flip_rotate")
+    weights: str | None = preset_setting(PRESET, "weights")
+    image_size: int = preset_setting(PRESET, "image_size")
+    epochs: int = preset_setting(PRESET, "epochs")
+    batch_size: int = preset_setting(PRESET, "batch_size")
+    learning_rate: float = preset_setting(PRESET, "learning_rate")
+    augment: str = preset_setting(PRESET, "augment")
 
 
 def _datasets(settings: Settings, demo: bool) -> dict[str, str | None]:
@@ -85,26 +103,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = parse_recipe(Settings, argv, __doc__)
     demo = demo_banner(STUDY, settings.data)
     out = Path(settings.out)
-    weights = weights_for("resnet18", settings.weights, demo)
-    results: dict[str, Any] = {"study": STUDY, "demo": demo, "settings": asdict(settings)}
+    weights = weights_for(PRESET.model, settings.weights, demo)
+    results = results_header(STUDY, demo, settings, PUBLISHED)
     for cancer_type, data in _datasets(settings, demo).items():
         print(f"--- {cancer_type} ---")
         safe = cancer_type.replace(" ", "_")
-        config = TrainConfig(
-            model="resnet18",
-            data=data,
-            run_dir=str(out / safe),
-            image_size=settings.image_size,
-            weights=weights,
-            freeze="all",
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            augment=settings.augment,
-            seed=settings.seed,
-        )
+        config = settings.train_config(PRESET, data=data, run_dir=str(out / safe), weights=weights)
         results[cancer_type] = run_and_summarise(config, settings, safe)
-    print("published: breast 0.985 validation / 0.983 test accuracy")
+    print_published(PUBLISHED)
     write_results(out / "results.json", results)
     return results
 

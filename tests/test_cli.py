@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bcnet_tf.cli import build_parser, main
+from bcnet_tf.pathology.tiles import TileSpec
 from bcnet_tf.training import TrainConfig
 from tests.conftest import tree_digest, write_bad, write_image
 
@@ -186,8 +187,11 @@ def test_every_flag_of_every_command_is_described() -> None:
         for action in parser._actions:
             if action.option_strings:
                 assert action.help and _description(action.help), (name, action.option_strings)
-    flags = {action.dest for action in commands["train"]._actions}
-    assert {field.name for field in fields(TrainConfig)} <= flags
+    flags = {flag for action in commands["train"]._actions for flag in action.option_strings}
+    plain = {field.name for field in fields(TrainConfig)} - {"tiles"}
+    assert {"--" + name.replace("_", "-") for name in plain} <= flags
+    tile_flags = {"--tile-" + field.name.replace("_", "-") for field in fields(TileSpec)}
+    assert tile_flags <= flags and "--tile-per-image" in tile_flags
 
 
 @pytest.mark.parametrize(

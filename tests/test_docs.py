@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import re
 import subprocess
 from pathlib import Path
@@ -151,3 +153,27 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     assert public, "no public names found"
     missing = sorted(public - documented)
     assert not missing, f"public names missing from docs/api/*.md: {missing}"
+
+
+def _readme_published() -> dict[str, set[float]]:
+    """Study number -> the published values (as fractions) the README's recipe table
+    quotes, leaving out parenthesised notes such as magnifications."""
+    rows = re.findall(r"^\| (\d{3}) [^|]*\| ([^|]*) \|", (ROOT / "README.md").read_text(), re.M)
+    return {
+        study: {
+            round(float(number) / 100, 3)
+            for number in re.findall(r"\d+(?:\.\d+)?", re.sub(r"\(.*?\)", "", text))
+        }
+        for study, text in rows
+    }
+
+
+def test_the_readme_quotes_the_published_numbers_of_the_recipes() -> None:
+    quoted = _readme_published()
+    assert set(quoted) == {"000", "001", "002", "003", "004"}
+    for module in pkgutil.iter_modules([str(ROOT / "recipes")]):
+        if module.name.startswith("_"):
+            continue
+        recipe = importlib.import_module(f"recipes.{module.name}")
+        study = re.search(r"study (\d{3})", recipe.STUDY).group(1)
+        assert quoted[study] == {number.value for number in recipe.PUBLISHED}, module.name

@@ -6,6 +6,7 @@ import importlib
 import json
 import shlex
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,6 +51,8 @@ def test_recipe_demo_runs_to_a_bundle(
     assert "demo on the embedded synthetic dataset" in printed
     results = json.loads((out / "results.json").read_text())
     assert results["demo"] is True
+    assert results["published"] == [asdict(number) for number in recipe.PUBLISHED]
+    assert "published: " in printed
     bundles = list(tmp_path.glob("*-bundle"))
     assert bundles, "no bundle exported"
     spec = json.loads((bundles[0] / "spec.json").read_text())
@@ -77,7 +80,7 @@ def test_demo_falls_back_to_random_weights_in_one_line(
 def test_histology_recipe_demo_in_tile_mode_with_stain_normalisation(tmp_path: Path) -> None:
     recipe = importlib.import_module("recipes.databiox_grading")
     out = tmp_path / "databiox_tiles"
-    tiles = ["--mode", "tiles", "--tile-size", "48", "--tiles-per-image", "2"]
+    tiles = ["--mode", "tiles", "--tile-size", "48", "--tile-per-image", "2"]
     short = ["--stain", "reinhard", "--epochs", "1", "--weights", "none", *SHORT]
     recipe.main([*tiles, *short, "--out", str(out)])
     spec = json.loads(next(tmp_path.glob("*-bundle/spec.json")).read_text())
@@ -240,3 +243,28 @@ def test_recipe_runs_on_data_in_its_studys_layout(
     (prediction,) = Predictor(bundle).predict([min(truth)])
     assert prediction.top[0][0] in classes
     assert sum(prediction.probabilities.values()) == pytest.approx(1, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_recipes_flags_default_to_its_preset_and_override_it(name: str) -> None:
+    from recipes import parse_recipe
+
+    recipe = importlib.import_module(f"recipes.{name}")
+    assert (
+        parse_recipe(recipe.Settings, [], recipe.__doc__).train_config(recipe.PRESET)
+        == recipe.PRESET
+    )
+    changed = parse_recipe(recipe.Settings, ["--seed", "7", "--data", "somewhere"], "")
+    config = changed.train_config(recipe.PRESET, run_dir="out")
+    assert (config.seed, config.data, config.run_dir) == (7, "somewhere", "out")
+
+
+def test_tile_flags_reach_the_config_in_tile_mode_only() -> None:
+    from bcnet_tf.pathology.tiles import TileSpec
+    from recipes import databiox_grading, parse_recipe
+
+    flags = ["--tile-size", "96", "--tile-per-image", "3"]
+    tiled = parse_recipe(databiox_grading.Settings, ["--mode", "tiles", *flags], "")
+    assert tiled.train_config(databiox_grading.PRESET).tiles == TileSpec(size=96, per_image=3)
+    whole = parse_recipe(databiox_grading.Settings, flags, "")
+    assert whole.train_config(databiox_grading.PRESET).tiles is None

@@ -15,6 +15,7 @@ from bcnet_tf.settings import (
     Choices,
     SettingHelp,
     describe_settings,
+    nested_setting,
     parse_settings,
     setting,
     setting_like,
@@ -48,6 +49,40 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
     path.write_text(json.dumps({"epoch": 9}))
     with pytest.raises(BcnetError, match=r"unknown settings \['epoch'\]"):
         parse_settings(Example, ["--config", str(path)])
+
+
+@dataclass(frozen=True)
+class Crop:
+    size: int = setting(224, "crop side in pixels")
+    jitter: float = setting(0.0, "random shift")
+
+
+@dataclass
+class WithCrop:
+    epochs: int = setting(5, "passes")
+    crop: Crop | None = nested_setting(Crop, None, "cropping", prefix="crop", switch="size")
+    resize: Crop = nested_setting(Crop, Crop(size=64), "resizing", prefix="resize")
+
+
+def test_a_nested_setting_is_prefixed_flags_and_a_json_object(tmp_path: Path) -> None:
+    assert parse_settings(WithCrop, []) == WithCrop(5, None, Crop(64))
+    parsed = parse_settings(WithCrop, ["--crop-size", "32", "--resize-jitter", "0.5"])
+    assert parsed == WithCrop(5, Crop(32, 0.0), Crop(64, 0.5))
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"crop": {"size": 16, "jitter": 0.25}}))
+    parsed = parse_settings(WithCrop, ["--config", str(path), "--crop-jitter", "0.75"])
+    assert parsed == WithCrop(5, Crop(16, 0.75), Crop(64))
+    flags = [item.flag for item in describe_settings(WithCrop)]
+    assert flags == ["--epochs", "--crop-size", "--crop-jitter", "--resize-size", "--resize-jitter"]
+
+
+def test_a_nested_setting_off_by_default_needs_its_switch(tmp_path: Path) -> None:
+    with pytest.raises(BcnetError, match=r"^--crop-jitter need --crop-size \(it turns on cropping"):
+        parse_settings(WithCrop, ["--crop-jitter", "0.5"])
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"crop": {"size": 16, "zoom": 2}}))
+    with pytest.raises(BcnetError, match=r"crop: unknown settings \['zoom'\]"):
+        parse_settings(WithCrop, ["--config", str(path)])
 
 
 def test_bad_value_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:

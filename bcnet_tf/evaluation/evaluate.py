@@ -90,11 +90,9 @@ def _pictures(
         plots.save_figure(figure, out / name)
         files[title] = name
 
-    history = RunDir(source.run_dir).history if source.run_dir else None
-    if history is not None and history.exists():
-        with history.open() as handle:
-            rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-        save("Training curves", "training_curves.png", plots.training_curves(rows))
+    history = RunDir(source.run_dir).read_history() if source.run_dir else []
+    if history:
+        save("Training curves", "training_curves.png", plots.training_curves(history))
     matrix = np.array(evaluation.metrics["confusion_matrix"])
     save("Confusion matrix", "confusion_matrix.png", plots.confusion_matrices(matrix, names))
     save("ROC curves", "roc_curves.png", plots.roc_curves(y_true, probabilities, names))

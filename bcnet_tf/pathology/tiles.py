@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from bcnet_tf.settings import setting
+
 #: A pixel is tissue when its optical density summed over R, G, B reaches this
 #: (white glass 0; a pale grey-pink of about 225, 210, 220 already passes).
 TISSUE_DENSITY = 0.3
@@ -40,24 +42,25 @@ class TissueWarning(UserWarning):
 
 @dataclass(frozen=True)
 class TileSpec:
-    """How images are cut into tiles.
+    """How images are cut into tiles (``bcnet-tf train --tile-size 224 ...``).
 
-    Attributes:
-        size: tile side in pixels (the model's input size).
-        scale: resize factor applied to the whole image before tiling (1.0: native
-            resolution; 0.5 halves it, so a tile covers twice the tissue).
-        stride: grid step in pixels for prediction (0: ``size``, no overlap).
-        min_tissue: least share of tissue pixels a tile needs.
-        per_image: random tiles drawn from each image per training epoch.
-        aggregate: ``"mean"`` probability or ``"majority"`` vote over an image's tiles.
+    Example:
+        >>> TileSpec(size=224, scale=0.5).scaled_size(460, 700)
+        (230, 350)
     """
 
-    size: int = 224
-    scale: float = 1.0
-    stride: int = 0
-    min_tissue: float = 0.5
-    per_image: int = 8
-    aggregate: str = "mean"
+    size: int = setting(224, "tile side in pixels (the model's input size)")
+    scale: float = setting(
+        1.0,
+        "resize factor applied to the whole image before tiling (1.0: native resolution; "
+        "0.5 halves it, so a tile covers twice the tissue)",
+    )
+    stride: int = setting(0, "grid step in pixels when predicting (0: the tile side, no overlap)")
+    min_tissue: float = setting(0.5, "least share of tissue pixels a tile needs")
+    per_image: int = setting(8, "random tissue tiles drawn from each image per training epoch")
+    aggregate: str = setting(
+        "mean", "how an image's prediction combines its tiles' predictions", AGGREGATIONS
+    )
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.scale <= 0 or self.stride < 0 or self.per_image < 1:

@@ -6,7 +6,9 @@ module              concept
 ``config``          ``TrainConfig``: every setting of a run, saved as JSON
 ``run_dir``         the run directory's files: paths, reading and writing; what a
                     command works on (``resolve_source``)
-``engine``          ``train``: run directory, split, phases, resume
+``run_setup``       what a run starts from, made once: settings, split, stain
+``engine``          ``train``: set up or resume the run, then its phases in turn
+``phase``           one phase: freeze, images or cached features, compile, fit
 ``plans``           the schedules as phases (constant, one-cycle, switch, fine-tune)
 ``optimizers``      one-cycle, schedule offsets, discriminative learning rates
 ``callbacks``       threshold stop, NaN guard, atomic checkpoints

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +11,21 @@ from bcnet_tf.data.layouts import LABEL_BY, LAYOUTS
 from bcnet_tf.data.splits import GROUPINGS
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
-from bcnet_tf.pathology.tiles import AGGREGATIONS, TileSpec
-from bcnet_tf.settings import Choices, setting
+from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.settings import Choices, build_settings, nested_setting, setting
 
 SCHEDULES = ("constant", "one_cycle", "one_cycle_switch", "fine_tune")
 LOSSES = ("crossentropy", "focal")
 FAST_PATH = ("auto", "on", "off")
 STAINS = ("none", *STAIN_METHODS)
+#: The flat tile settings of older ``config.json`` files -> the ``TileSpec`` field.
+LEGACY_TILE_FIELDS = {
+    "tile_size": "size",
+    "tile_scale": "scale",
+    "tiles_per_image": "per_image",
+    "min_tissue": "min_tissue",
+    "tile_aggregate": "aggregate",
+}
 
 
 @dataclass
@@ -135,14 +143,13 @@ class TrainConfig:
     stain_reference: str | None = setting(
         None, "image file or folder the stain is fitted on (none: up to 16 training images)"
     )
-    tile_size: int = setting(
-        0, "tile mode when > 0: the model classifies tissue tiles of this side in pixels"
-    )
-    tile_scale: float = setting(1.0, "tile mode: scale of the native resolution tiles are cut at")
-    tiles_per_image: int = setting(8, "tile mode: random tissue tiles per image and epoch")
-    min_tissue: float = setting(0.5, "tile mode: least tissue fraction of a tile")
-    tile_aggregate: str = setting(
-        "mean", "tile mode: how an image's prediction combines its tiles", AGGREGATIONS
+    tiles: TileSpec | None = nested_setting(
+        TileSpec,
+        None,
+        "tile mode, where the model classifies tissue tiles and an image's prediction "
+        "combines its tiles'",
+        prefix="tile",
+        switch="size",
     )
 
     def __post_init__(self) -> None:
@@ -156,35 +163,33 @@ class TrainConfig:
             raise BcnetError("epochs, batch_size and learning_rate must be positive")
         if self.stain not in STAINS:
             raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
-        if self.tile_size:
-            try:
-                self.tiles()
-            except ValueError as error:
-                raise BcnetError(str(error)) from None
-
-    def tiles(self) -> TileSpec | None:
-        """The tile spec of tile mode, or ``None`` for whole images."""
-        if not self.tile_size:
-            return None
-        return TileSpec(
-            size=self.tile_size,
-            scale=self.tile_scale,
-            min_tissue=self.min_tissue,
-            per_image=self.tiles_per_image,
-            aggregate=self.tile_aggregate,
-        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @staticmethod
+    def upgrade_settings(values: dict[str, Any]) -> dict[str, Any]:
+        """Settings as older versions wrote them, in today's form: the tile settings
+        were flat fields (``tile_size``, 0 for whole images, ``tile_scale``, ...).
+
+        Example:
+            >>> TrainConfig.upgrade_settings({"tile_size": 0, "tile_scale": 1.0})
+            {'tiles': None}
+        """
+        if not LEGACY_TILE_FIELDS.keys() & values.keys():
+            return values
+        upgraded = {key: value for key, value in values.items() if key not in LEGACY_TILE_FIELDS}
+        tiles = {
+            LEGACY_TILE_FIELDS[key]: values[key] for key in LEGACY_TILE_FIELDS if key in values
+        }
+        upgraded["tiles"] = tiles if tiles.get("size") else None
+        return upgraded
+
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BcnetError(f"unknown training settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_json(cls, data: dict[str, Any], source: str = "training settings") -> TrainConfig:
+        """The config that :meth:`to_json` wrote (or an older version's)."""
+        return build_settings(cls, cls.upgrade_settings(data), source)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")), str(path))

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,15 @@ class RunDir:
 
     def write_stain(self, stain: StainNormalizer) -> None:
         atomic_write_json(self.stain, stain.to_json())
+
+    def read_history(self) -> list[dict[str, float]]:
+        """``history.csv`` as one dict per epoch (empty before the first epoch ends)."""
+        if not self.history.exists():
+            return []
+        with self.history.open(newline="") as handle:
+            return [
+                {key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)
+            ]
 
     def read_state(self) -> dict[str, Any]:
         """Completed phases, best value, why training stopped (nothing done yet: no

@@ -13,6 +13,7 @@ from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation import evaluate
 from bcnet_tf.export import export
 from bcnet_tf.models.saving import read_info
+from bcnet_tf.pathology.tiles import TileSpec
 from bcnet_tf.training import train
 from tests.pathology.test_tiles import slide
 
@@ -39,9 +40,7 @@ def tile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         augment="histology_stain",
         precision="float32",
         stain="reinhard",
-        tile_size=32,
-        tiles_per_image=4,
-        min_tissue=0.3,
+        tiles=TileSpec(size=32, per_image=4, min_tissue=0.3),
     )
     return root / "run"
 

@@ -16,7 +16,7 @@ import signal
 import keras
 import tensorflow as tf
 
-from bcnet_tf.training import engine, train
+from bcnet_tf.training import phase, train
 
 SETTINGS = dict(
     model="resnet9",
@@ -58,14 +58,14 @@ def main() -> None:
         )
     if args.kill_at:
         epoch, batch = map(int, args.kill_at.split(","))
-        make_callbacks = engine._callbacks
+        make_callbacks = phase._callbacks
 
         def with_killer(*a, **k):
             callbacks = make_callbacks(*a, **k)
             callbacks.all.append(KillAt(epoch, batch))
             return callbacks
 
-        engine._callbacks = with_killer
+        phase._callbacks = with_killer
     settings = {**SETTINGS, "strategy": args.strategy}
     if args.strategy != "default":
         settings.update(deterministic=False, epochs=1)

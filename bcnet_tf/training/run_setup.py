@@ -1,0 +1,97 @@
+"""What a run starts from, made once and read back when it resumes: its settings
+(``config.json``), its split (``split.json``) and its stain normaliser (``stain.json``),
+all in the run directory (:mod:`bcnet_tf.training.run_dir`).
+
+Example:
+    >>> default_run_dir(TrainConfig(model="resnet9", data="data/busi_256"))
+    PosixPath('saved_models/resnet9-busi_256')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
+from bcnet_tf.data.records import DatasetIndex
+from bcnet_tf.data.splits import Split, split_dataset
+from bcnet_tf.errors import BcnetError
+from bcnet_tf.pathology.stain import StainNormalizer
+from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.run_dir import RunDir
+
+DEFAULT_RUNS = Path("saved_models")
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``saved_models/<model>-<dataset folder name>``."""
+    data_name = Path(config.data).stem if config.data else "synthetic"
+    return DEFAULT_RUNS / f"{config.model}-{data_name}"
+
+
+def load_or_write_config(files: RunDir, config: TrainConfig) -> None:
+    """Save ``config`` in a new run; refuse to resume a run made with other settings."""
+    if files.is_run():
+        saved = files.read_config()
+        if saved != config:
+            changed = {
+                key: (value, getattr(config, key))
+                for key, value in saved.to_json().items()
+                if getattr(config, key) != value
+            }
+            raise BcnetError(
+                f"{files.path} holds a run made with other settings {changed} (saved, "
+                "now). Fix: run the same command to resume it, or choose another --run-dir."
+            )
+    else:
+        files.write_config(config)
+
+
+def load_or_make_split(files: RunDir, index: DatasetIndex, config: TrainConfig) -> Split:
+    """The run's saved split, or a new one (grouped and stratified as ``config`` says)."""
+    if files.split.exists():
+        return files.read_split(index)
+    split = split_dataset(
+        index, val=config.val, test=config.test, seed=config.split_seed, group_by=config.group_by
+    )
+    files.write_split(split, index)
+    return split
+
+
+def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> StainNormalizer | None:
+    """The run's stain normaliser: ``stain.json`` when resuming, else fitted on the
+    reference images (default: up to 16 training images, seeded) and saved."""
+    if config.stain == "none":
+        return None
+    saved = files.read_stain()
+    if saved is not None:
+        return saved
+    if config.stain_reference:
+        reference = Path(config.stain_reference)
+        paths = (
+            [reference]
+            if reference.is_file()
+            else sorted(
+                p
+                for p in reference.rglob("*")
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and skip_reason(p.relative_to(reference)) is None
+            )
+        )
+        if not paths:
+            raise BcnetError(f"no reference images in {reference} (--stain-reference).")
+    else:
+        order = np.random.default_rng(config.seed).permutation(len(split.train))[:16]
+        paths = [split.train[i].path for i in sorted(order)]
+    try:
+        stain = StainNormalizer.fit(config.stain, [decode_rgb(os.fspath(p)) for p in paths])
+    except ValueError as error:
+        raise BcnetError(
+            f"{error} ({len(paths)} reference images, e.g. {paths[0]}). Fix: pass "
+            "--stain-reference with well-stained H&E tissue, or use --stain reinhard."
+        ) from None
+    files.write_stain(stain)
+    return stain
