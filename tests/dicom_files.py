@@ -69,16 +69,24 @@ def write_dicom(
     return path
 
 
-def breast_phantom(height: int = 96, width: int = 80, seed: int = 0, side: str = "L") -> np.ndarray:
-    """A mammogram-like ``uint16`` image (12 bits used): dark air, a half-disc breast
-    against the chest wall (left for ``side='L'``) with seeded texture, and a small
-    bright marker in the far corner."""
+def breast_phantom(
+    height: int = 96,
+    width: int = 80,
+    seed: int = 0,
+    side: str = "L",
+    texture: float = 600,
+    grain: int = 8,
+) -> np.ndarray:
+    """A mammogram-like ``uint16`` image (12 bits used): dark air, a half-ellipse breast
+    against the chest wall (left for ``side='L'``) with seeded blocky texture
+    (``texture`` standard deviation, ``grain`` pixels), and a small bright marker in the
+    far corner."""
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:height, 0:width]
     breast = (rows - height / 2) ** 2 / (0.42 * height) ** 2 + cols**2 / (0.7 * width) ** 2 < 1
-    texture = rng.normal(0, 1, (height // 8 + 1, width // 8 + 1))
-    texture = np.kron(texture, np.ones((8, 8)))[:height, :width]
-    image = np.where(breast, 1800 + 600 * texture, 60).clip(0, 4095)
+    noise = rng.normal(0, 1, (height // grain + 1, width // grain + 1))
+    noise = np.kron(noise, np.ones((grain, grain)))[:height, :width]
+    image = np.where(breast, 2000 + texture * noise, 60).clip(0, 4095)
     image[2:6, width - 8 : width - 3] = 4095  # a lead marker, away from the breast
     image = image.astype(np.uint16)
     return image if side == "L" else image[:, ::-1].copy()

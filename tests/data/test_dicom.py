@@ -236,3 +236,45 @@ def test_missing_pydicom_is_one_line_naming_the_install(
     with pytest.raises(BcnetError, match=r"pip install 'bcnet_tf\[dicom\]'"):
         decode_rgb(path)
     assert pydicom is not None
+
+
+def test_inspect_reports_what_the_headers_say_and_no_identifying_value(tmp_path: Path) -> None:
+    from bcnet_tf.data.inspection import inspect_dataset
+    from tests.dicom_files import PHI
+
+    views = [("L", "CC"), ("R", "MLO"), ("L", "MLO")]
+    for i, (side, view) in enumerate(views):
+        write_dicom(
+            tmp_path / "benign" / f"b{i}.dcm",
+            RAMP,
+            bits_stored=12,
+            patient_id="A",
+            study_uid="1.9.1",
+            ImageLaterality=side,
+            ViewPosition=view,
+            WindowCenter=2048,
+            WindowWidth=4096,
+        )
+    write_dicom(
+        tmp_path / "malignant" / "m0.dcm",
+        RAMP,
+        bits_stored=16,
+        patient_id="B",
+        photometric="MONOCHROME1",
+        compress=RLELossless,
+        ImageLaterality="R",
+        ViewPosition="CC",
+    )
+    report = inspect_dataset(discover(tmp_path), check_duplicates=False, progress=False)
+    dicom = report.dicom
+    assert (dicom["files"], dicom["patients"], dicom["studies"]) == (4, 2, 2)
+    assert dicom["views"] == {"CC": 2, "MLO": 2}
+    assert dicom["lateralities"] == {"L": 2, "R": 2}
+    assert dicom["photometrics"] == {"MONOCHROME1": 1, "MONOCHROME2": 3}
+    assert dicom["bits_stored"] == {"12": 3, "16": 1}
+    assert dicom["transfer_syntaxes"] == {"Explicit VR Little Endian": 3, "RLE Lossless": 1}
+    assert dicom["default_window"] == 1 and len(dicom["patient_name_files"]) == 4
+    text = report.format() + repr(report.to_dict())
+    assert "default window" in text and "PatientName" in text
+    for value in [*PHI.values(), "MRN-4711", "1.9.1"]:
+        assert value not in text
