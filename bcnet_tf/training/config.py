@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.data.layouts import LABEL_BY, LAYOUTS
+from bcnet_tf.data.mammo import PREPROCESSING
 from bcnet_tf.data.splits import GROUPINGS
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
@@ -54,6 +55,12 @@ class TrainConfig:
         None, "keep images of one magnification only, e.g. 40X (none: all)"
     )
     image_size: int | None = setting(None, "input side in pixels (none: the model's own)")
+    preprocess: str = setting(
+        "none",
+        "image preprocessing before the resize: mammo crops to the breast, flips every "
+        "breast to one side and pads to the input's aspect ratio (screening mammograms)",
+        PREPROCESSING,
+    )
     weights: str | None = setting(
         "imagenet", "initial weights: imagenet, a weights file, or none (random)"
     )

@@ -23,6 +23,7 @@ from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
 from bcnet_tf.data.layouts import discover
+from bcnet_tf.data.mammo import check_preprocess, preprocess_extra
 from bcnet_tf.data.pipeline import (
     class_weights,
     epoch_batches,
@@ -207,9 +208,8 @@ def _callbacks(run: _Run, model: keras.Model, phase_index: int) -> _PhaseCallbac
             keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
         )
     guard = NaNGuard()
-    info = ModelInfo(
-        tuple(run.names), config.model, (run.size, run.size), model_extra(run.stain, run.tiles)
-    )
+    extra = {**model_extra(run.stain, run.tiles), **preprocess_extra(config.preprocess)}
+    info = ModelInfo(tuple(run.names), config.model, (run.size, run.size), extra)
     checkpoints = ModelCheckpoints(
         model, info, run.files.checkpoints, config.monitor, run.state.get("best")
     )
@@ -255,6 +255,7 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         PosixPath('saved_models/resnet9-busi_256/checkpoints/best.keras')
     """
     config = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    check_preprocess(config.preprocess)
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     index = discover(
         config.data or synthetic_dataset(),
@@ -352,6 +353,7 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
                 image_size=run.size,
                 stain=run.stain,
                 cache=run.files.features(model.name),
+                preprocess=config.preprocess,
             )
             trainer = head_model(model)
             train_data = feature_epochs(
@@ -377,6 +379,7 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
                 seed=config.seed,
                 stain=run.stain,
                 tiles=run.tiles,
+                preprocess=config.preprocess,
             )
             val = make_dataset(
                 run.split.val,
@@ -385,6 +388,7 @@ def _run_phase(run: _Run, index: int, phase: Phase, model: keras.Model) -> str |
                 batch_size=config.batch_size,
                 stain=run.stain,
                 tiles=run.tiles,
+                preprocess=config.preprocess,
             )
         callbacks = _callbacks(run, model, index)
         trainer.compile(
