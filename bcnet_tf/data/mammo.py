@@ -9,7 +9,8 @@ TensorFlow. A model trained with it carries ``{"preprocess": "mammo"}`` in its
 
 Steps (after decoding; the resize to the model's input follows):
 
-1. **Crop**: on a copy shrunk to at most :data:`MASK_SIDE` pixels, pixels above
+1. **Crop**: on a copy of the green channel (the grey level of a grey image) shrunk
+   by block averaging to at most :data:`MASK_SIDE` pixels, pixels above
    :data:`THRESHOLD` of the way from the 1st to the 99th grey percentile are tissue;
    an opening (erosion then dilation, :data:`OPENING` pixels) cuts thin bridges to
    labels and markers; the largest 4-connected region is the breast; its bounding box
@@ -144,7 +145,7 @@ def breast_region(grey: np.ndarray) -> tuple[slice, slice, bool]:
     factor = max(1, -(-max(height, width) // MASK_SIDE))
     rows, cols = height // factor, width // factor
     small = grey[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
-    small = small.mean(axis=(1, 3))
+    small = small.mean(axis=(1, 3), dtype=np.float32)
     low, high = np.percentile(small, (1, 99))
     mask = small > low + THRESHOLD * (high - low)
     opened = mask
@@ -176,7 +177,7 @@ def prepare_mammogram(
         size: the model's input ``(height, width)``: only its aspect ratio is used.
         laterality: ``"L"`` or ``"R"`` (ImageLaterality); ``None``: judged from the image.
     """
-    rows, cols, on_right = breast_region(image.mean(axis=-1))
+    rows, cols, on_right = breast_region(image[..., 1])  # green: the grey of grey images
     cropped = image[rows, cols]
     if laterality == "R" or (laterality is None and on_right):
         cropped = cropped[:, ::-1]
