@@ -225,12 +225,16 @@ def _predict(args: argparse.Namespace) -> int:
     from bcnet_tf.edge.predictor import Predictor, rank_classes
 
     if args.source.endswith(".keras"):  # the Keras model itself: needs TensorFlow
+        from bcnet_tf.data.mammo import preprocess_of
         from bcnet_tf.data.pipeline import load_files
         from bcnet_tf.evaluation.predict import predict_pixels
         from bcnet_tf.models.saving import load_model
+        from bcnet_tf.pathology.settings import from_model_extra
 
         model, info = load_model(args.source, trust=args.trust)
-        probabilities = predict_pixels(model, load_files(args.images, info.image_size), args.tta)
+        stain, _ = from_model_extra(info.extra)
+        pixels = load_files(args.images, info.image_size, stain, preprocess_of(info.extra))
+        probabilities = predict_pixels(model, pixels, args.tta)
         results = rank_classes(args.images, probabilities, list(info.class_names), args.top_k)
     else:
         predictor = Predictor(args.source, artifact=args.artifact)

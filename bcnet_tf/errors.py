@@ -37,6 +37,7 @@ _EXTRAS = {
     "train": ("tensorflow", "keras", "sklearn", "scipy", "matplotlib", "imagehash", "visualkeras"),
     "edge": ("ai_edge_litert",),
     "app": ("gradio",),
+    "dicom": ("pydicom", "gdcm"),
 }
 
 

@@ -5,8 +5,11 @@ learning using ResNet18 and ResNet34", Biomed. Phys. Eng. Express 10 035029.
 
 Data:      1,200 x-ray mammograms in 4 classes: implant_cancer_negative,
            implant_cancer_positive, cancer_negative, cancer_positive (the study's own
-           collection; any class-per-folder mammography set works, e.g. a CBIS-DDSM
-           or VinDr-Mammo export arranged in class folders). PGM/16-bit PNG are read.
+           collection; any mammography set works: class folders of DICOM, PGM or
+           16-bit PNG files, or a CSV manifest such as CBIS-DDSM's or VinDr-Mammo's,
+           see docs/mammography.md). DICOM is windowed as its header says and split by
+           the header's patient; every image is cropped to the breast, flipped to one
+           side and padded (--preprocess mammo, the default here).
 Protocol:  ImageNet ResNet18 and ResNet34, 128x128, flips/rotations/translations,
            batch 64, fastai ``fine_tune``: head-only epoch(s), then the whole network
            with discriminative learning rates, 100 epochs; 80/20 split (here 70/15/15
@@ -14,6 +17,7 @@ Protocol:  ImageNet ResNet18 and ResNet34, 128x128, flips/rotations/translations
 Published: validation accuracy 92.0 % (ResNet18), 86.7 % (ResNet34).
 
     python -m recipes.mammography_resnet --data /path/to/mammograms   # the study
+    python -m recipes.mammography_resnet --data cbis_ddsm_mass.csv     # a CSV manifest
     python -m recipes.mammography_resnet                               # demo, synthetic
 """
 
@@ -43,6 +47,7 @@ STUDY = "study 000 (mammography, ResNet18/34)"
 PRESET = TrainConfig(
     model="resnet18",
     image_size=128,
+    preprocess="mammo",
     epochs=100,
     schedule="fine_tune",
     head_epochs=1,
@@ -64,6 +69,7 @@ class Settings(RecipeSettings):
     models: str = setting("resnet18,resnet34", "comma-separated models to train, one run each")
     weights: str | None = preset_setting(PRESET, "weights")
     image_size: int = preset_setting(PRESET, "image_size")
+    preprocess: str = preset_setting(PRESET, "preprocess")
     epochs: int = preset_setting(PRESET, "epochs")
     demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
     head_epochs: int = preset_setting(PRESET, "head_epochs")

@@ -1,8 +1,9 @@
-"""Decode any supported image file to RGB ``uint8`` with Pillow.
+"""Decode any supported image file to RGB ``uint8`` with Pillow, or pydicom for DICOM.
 
 This is the reference decoder: the tf.data pipeline uses TensorFlow's own decoders
 for plain PNG/JPEG/BMP (fast, no Python) and this function for everything else —
-16-bit PNG and TIFF, PGM/PPM, EXIF-rotated JPEG — so both paths give the same pixels.
+16-bit PNG and TIFF, PGM/PPM, EXIF-rotated JPEG, DICOM
+(:func:`bcnet_tf.data.dicom.read_dicom`) — so both paths give the same pixels.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
+from bcnet_tf.data.dicom import is_dicom, read_dicom
 from bcnet_tf.data.files import open_image
 
 
@@ -28,10 +30,26 @@ def _high_bit_depth_to_uint8(array: np.ndarray) -> np.ndarray:
     return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
+def decode_with_laterality(path: str | Path) -> tuple[np.ndarray, str | None]:
+    """:func:`decode_rgb`, and the breast's laterality (``"L"``/``"R"``) where a DICOM
+    header gives it (else ``None``).
+
+    Example:
+        >>> pixels, side = decode_with_laterality("RCC.dcm")  # doctest: +SKIP
+        >>> side  # doctest: +SKIP
+        'R'
+    """
+    if is_dicom(path):
+        image = read_dicom(path)
+        return image.rgb, image.header.laterality
+    return decode_rgb(path), None
+
+
 def decode_rgb(path: str | Path) -> np.ndarray:
     """Decode an image file to an ``(height, width, 3)`` RGB ``uint8`` array.
 
-    Handles grey, palette, RGBA (alpha dropped), CMYK, 16-bit and EXIF-rotated images.
+    Handles grey, palette, RGBA (alpha dropped), CMYK, 16-bit and EXIF-rotated images,
+    and DICOM (display pixels as :mod:`bcnet_tf.data.dicom` describes).
 
     Raises:
         ImageDecodeError: the file is missing, empty, truncated or not an image.
@@ -41,6 +59,8 @@ def decode_rgb(path: str | Path) -> np.ndarray:
         (256, 256, 3)
     """
     path = Path(path)
+    if is_dicom(path):
+        return read_dicom(path).rgb
     with open_image(path, failure="decoding failed") as opened:
         image = ImageOps.exif_transpose(opened)
         if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:

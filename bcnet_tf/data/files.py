@@ -18,11 +18,14 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from bcnet_tf.data.dicom import DICOM_EXTENSIONS, DicomHeader, has_dicom_preamble, read_dicom_header
 from bcnet_tf.errors import ImageDecodeError
 
-#: Extensions of the image formats used in this field (Pillow decodes all of them).
+#: Extensions of the image formats used in this field: Pillow decodes all of them but
+#: DICOM (:mod:`bcnet_tf.data.dicom`); extension-less DICOM files count too.
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".gif"}
+    | DICOM_EXTENSIONS
 )
 #: Formats TensorFlow's own decoders read correctly (the pipeline's fast path).
 TF_NATIVE_FORMATS = frozenset({"PNG", "JPEG", "BMP", "GIF"})
@@ -53,18 +56,23 @@ class SkippedFile:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What an image header says: ``format`` as Pillow names it, ``mode``, size, and
-    whether TensorFlow's decoder can read it as is (``tf_native``)."""
+    """What an image header says: ``format`` as Pillow names it (``"DICOM"`` for DICOM),
+    ``mode`` (a DICOM file's photometric interpretation), size, whether TensorFlow's
+    decoder can read it as is (``tf_native``), and a DICOM file's ``dicom`` header."""
 
     format: str
     mode: str
     width: int
     height: int
     tf_native: bool
+    dicom: DicomHeader | None = None
 
 
-def skip_reason(relative_path: Path) -> str | None:
+def skip_reason(relative_path: Path, root: Path | None = None) -> str | None:
     """Why a file is not a sample, judged from its path, or ``None`` if it may be one.
+
+    With ``root`` (the folder ``relative_path`` is relative to), a file without an
+    extension is a candidate when it starts like a DICOM file.
 
     Example:
         >>> skip_reason(Path("benign/benign (1)_mask.png"))
@@ -78,7 +86,10 @@ def skip_reason(relative_path: Path) -> str | None:
         return "hidden or system file"
     if _JUNK_DIRS.intersection(parts[:-1]):
         return "archive metadata folder (__MACOSX)"
-    if relative_path.suffix.lower() not in IMAGE_EXTENSIONS:
+    extensionless_dicom = (
+        not relative_path.suffix and root is not None and has_dicom_preamble(root / relative_path)
+    )
+    if relative_path.suffix.lower() not in IMAGE_EXTENSIONS and not extensionless_dicom:
         return f"not an image file (extension '{relative_path.suffix or 'none'}')"
     if _MASK_DIRS.intersection(parts[:-1]) or _MASK_STEM.search(relative_path.stem):
         where = "folder" if _MASK_DIRS.intersection(parts[:-1]) else "file name"
@@ -123,6 +134,9 @@ def probe_image(path: Path) -> ImageInfo:
     """
     if path.stat().st_size == 0:
         raise ImageDecodeError(str(path), "the file is empty (0 bytes)")
+    if path.suffix.lower() in DICOM_EXTENSIONS or has_dicom_preamble(path):
+        header = read_dicom_header(path)
+        return ImageInfo("DICOM", header.photometric, header.width, header.height, False, header)
     with open_image(path, failure="unreadable header") as image:
         width, height = image.size
         fmt = image.format or "unknown"

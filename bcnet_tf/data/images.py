@@ -1,9 +1,11 @@
 """One image inside the ``tf.data`` graph: read, decode, resize, stain-normalise.
 
-Decoding uses TensorFlow's decoders for plain PNG/JPEG/BMP and Pillow
-(:func:`bcnet_tf.data.decode.decode_rgb`) for 16-bit, TIFF, PGM and EXIF-rotated
-files, so both give the same pixels. Resizing averages areas when shrinking and is
-bilinear when enlarging; prediction resizes with the same function.
+Decoding uses TensorFlow's decoders for plain PNG/JPEG/BMP and Pillow or pydicom
+(:func:`bcnet_tf.data.decode.decode_rgb`) for 16-bit, TIFF, PGM, EXIF-rotated and
+DICOM files, so both give the same pixels. With a preprocessing policy
+(:mod:`bcnet_tf.data.mammo`) every image is decoded and prepared in numpy. Resizing
+averages areas when shrinking and is bilinear when enlarging; prediction resizes with
+the same function.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.mammo import load_prepared
 from bcnet_tf.pathology.stain import StainNormalizer
 
 
@@ -41,6 +44,17 @@ def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
     return image
 
 
+def decode_prepared(path: tf.Tensor, size: tuple[int, int], preprocess: str) -> tf.Tensor:
+    """Read, decode and prepare one image with ``preprocess`` (numpy, in the graph)."""
+
+    def prepare(file_name: bytes | np.ndarray) -> np.ndarray:
+        return load_prepared(os.fsdecode(np.asarray(file_name).item()), size, preprocess)
+
+    image = tf.numpy_function(prepare, [path], tf.uint8, stateful=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
 def normalize_stain(image: tf.Tensor, stain: StainNormalizer | None) -> tf.Tensor:
     """Apply a fitted stain normaliser to one ``uint8`` image inside the graph."""
     if stain is None:
@@ -55,10 +69,15 @@ def load_image(
     tf_native: tf.Tensor,
     size: tuple[int, int],
     stain: StainNormalizer | None = None,
+    preprocess: str = "none",
 ) -> tf.Tensor:
-    """Read, decode and resize one image to ``uint8`` ``(height, width, 3)``, then
-    stain-normalise it if a normaliser is given."""
-    return normalize_stain(resize_image(decode_image(path, tf_native), size), stain)
+    """Read, decode (and prepare, :mod:`bcnet_tf.data.mammo`) and resize one image to
+    ``uint8`` ``(height, width, 3)``, then stain-normalise it if a normaliser is given."""
+    if preprocess == "none":
+        image = decode_image(path, tf_native)
+    else:
+        image = decode_prepared(path, size, preprocess)
+    return normalize_stain(resize_image(image, size), stain)
 
 
 def resize_image(image: tf.Tensor | np.ndarray, size: tuple[int, int]) -> tf.Tensor:

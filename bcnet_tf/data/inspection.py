@@ -6,8 +6,10 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bcnet_tf.data.dicom import DEFAULT_WINDOW_PERCENTILES, is_dicom, read_dicom_header
 from bcnet_tf.data.duplicates import NEAR_DUPLICATE_DISTANCE, duplicate_groups, hash_images
 from bcnet_tf.data.records import DatasetIndex
+from bcnet_tf.errors import ImageDecodeError
 
 
 @dataclass
@@ -26,6 +28,7 @@ class InspectionReport:
     exact_duplicates: list[list[str]]
     near_duplicates: list[list[str]]
     problems: list[str] = field(default_factory=list)
+    dicom: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``bcnet-tf inspect --json``)."""
@@ -65,6 +68,7 @@ class InspectionReport:
             f"image size: width {sizes['width'][0]}-{sizes['width'][1]}, "
             f"height {sizes['height'][0]}-{sizes['height'][1]} px"
         )
+        lines += _dicom_lines(self.dicom, max_listed)
         skipped_total = sum(len(paths) for paths in self.skipped.values())
         lines.append(f"skipped files: {skipped_total}")
         for reason, paths in self.skipped.items():
@@ -128,8 +132,16 @@ def inspect_dataset(
         if near:
             problems.append(
                 f"{len(near)} groups of near-duplicate images (perceptual hash distance "
-                f"<= {near_duplicate_distance}); splits keep each group on one side"
+                f"<= {near_duplicate_distance}, pixels verified); splits keep each group on "
+                "one side"
             )
+    dicom = _dicom_summary(index)
+    if dicom.get("patient_name_files"):
+        problems.append(
+            f"{len(dicom['patient_name_files'])} DICOM file(s) carry a PatientName (possible "
+            "PHI); bcnet_tf never copies it into its outputs, but de-identify the data "
+            "before sharing it"
+        )
     counts = index.class_counts()
     problems += [f"class folder '{name}' holds no usable image" for name in index.empty_classes]
     if len(counts) < 2:
@@ -158,7 +170,75 @@ def inspect_dataset(
         exact_duplicates=exact,
         near_duplicates=near,
         problems=problems,
+        dicom=dicom,
     )
+
+
+def _dicom_summary(index: DatasetIndex) -> dict[str, Any]:
+    """What the DICOM headers say, counted (empty when there is no DICOM file)."""
+    headers = []
+    for record in index.records:
+        if is_dicom(record.path):
+            try:
+                headers.append((record, read_dicom_header(record.path)))
+            except ImageDecodeError:
+                continue  # listed as unreadable already
+    if not headers:
+        return {}
+
+    def count(values: list[Any]) -> dict[str, int]:
+        return dict(sorted(Counter(str(v) for v in values).items()))
+
+    records = [record for record, _ in headers]
+    return {
+        "files": len(headers),
+        "patients": len({r.patient for r in records if r.patient}),
+        "studies": len({r.study for r in records if r.study}),
+        "patient_from_study": sum(h.patient_from == "StudyInstanceUID" for _, h in headers),
+        "views": count([r.view or "unknown" for r in records]),
+        "lateralities": count([r.laterality or "unknown" for r in records]),
+        "photometrics": count([h.photometric for _, h in headers]),
+        "bits_stored": count([h.bits_stored for _, h in headers]),
+        "transfer_syntaxes": count([h.transfer_syntax for _, h in headers]),
+        "multi_frame": sum(h.frames > 1 for _, h in headers),
+        "default_window": sum(not h.windowed for _, h in headers),
+        "patient_name_files": [index.relative(r) for r, h in headers if h.has_patient_name],
+    }
+
+
+def _dicom_lines(dicom: dict[str, Any], max_listed: int) -> list[str]:
+    if not dicom:
+        return []
+
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{name}: {n}" for name, n in counts.items())
+
+    low, high = DEFAULT_WINDOW_PERCENTILES
+    lines = [
+        f"DICOM files: {dicom['files']} ({dicom['patients']} patients, {dicom['studies']} studies)",
+        f"  views: {listed(dicom['views'])}",
+        f"  lateralities: {listed(dicom['lateralities'])}",
+        f"  photometric interpretations: {listed(dicom['photometrics'])}",
+        f"  bits stored: {listed(dicom['bits_stored'])}",
+        f"  transfer syntaxes: {listed(dicom['transfer_syntaxes'])}",
+    ]
+    if dicom["patient_from_study"]:
+        lines.append(
+            f"  {dicom['patient_from_study']} file(s) without PatientID: the study stands "
+            "in for the patient"
+        )
+    if dicom["default_window"]:
+        lines.append(
+            f"  {dicom['default_window']} file(s) give no VOI LUT or window: the default "
+            f"window ({low}-{high} percentiles of the tissue values) applies"
+        )
+    if dicom["multi_frame"]:
+        lines.append(f"  {dicom['multi_frame']} multi-frame file(s): refused, choose a frame")
+    names = dicom["patient_name_files"]
+    if names:
+        shown = ", ".join(names[:max_listed]) + (" ..." if len(names) > max_listed else "")
+        lines.append(f"  {len(names)} file(s) carry a PatientName (possible PHI): {shown}")
+    return lines
 
 
 def _groups(index: DatasetIndex, group_ids: list) -> list[list[str]]:

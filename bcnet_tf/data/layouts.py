@@ -8,7 +8,15 @@ Layouts:
   the files sit below ``DIR``.
 * ``databiox`` — ``DIR/<grade>/<patient>/<magnification>/**/image`` (Databiox archive).
 * ``csv``      — a manifest with ``path`` and ``label`` columns (optional ``patient``,
-  ``magnification``, ``subtype``); paths are relative to the manifest's folder.
+  ``magnification``, ``subtype``, ``laterality``, ``view``, ``study``); paths are
+  relative to the manifest's folder. CBIS-DDSM's column names are understood too
+  (``image file path``, ``pathology``, ``patient_id``, ``left or right breast``,
+  ``image view``).
+
+DICOM files (``.dcm``, or no extension and the ``DICM`` preamble) are samples in every
+layout; their header gives the patient (pseudonymised PatientID, else the
+StudyInstanceUID with a :class:`~bcnet_tf.data.dicom.PatientIdWarning`), study,
+laterality and view where the layout or manifest does not.
 * ``auto``     — picks one of the above and says which in ``DatasetIndex.layout``.
 
 The folder is only ever read.
@@ -19,10 +27,12 @@ from __future__ import annotations
 import csv
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bcnet_tf.data.dicom import PatientIdWarning
 from bcnet_tf.data.files import MIN_SAMPLE_SIDE, SkippedFile, probe_image, skip_reason
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.errors import DatasetError, ImageDecodeError
@@ -45,9 +55,18 @@ _BREAKHIS_NAME = re.compile(
     r"(?P<patient>[A-Za-z0-9]+)-(?P<mag>\d+)-(?P<seq>\d+)$"
 )
 _MAGNIFICATION = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*[xX]$")
-_PATH_COLUMNS = ("path", "image_path", "filepath", "file", "filename", "image")
-_LABEL_COLUMNS = ("label", "class", "target", "grade")
+_PATH_COLUMNS = ("path", "image_path", "filepath", "file", "filename", "image", "image file path")
+_LABEL_COLUMNS = ("label", "class", "target", "grade", "pathology", "breast_birads")
 _PATIENT_COLUMNS = ("patient", "patient_id", "case", "case_id", "subject")
+#: Optional manifest columns (first name found wins) and the record field they fill.
+_OPTIONAL_COLUMNS = {
+    "magnification": ("magnification",),
+    "subtype": ("subtype",),
+    "laterality": ("laterality", "image_laterality", "left or right breast", "side"),
+    "view": ("view", "view_position", "image view"),
+    "study": ("study", "study_id"),
+}
+_LATERALITY = {"l": "L", "left": "L", "r": "R", "right": "R"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +170,7 @@ def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
         subdirs.sort()
         for name in sorted(files):
             path = Path(directory) / name
-            reason = skip_reason(path.relative_to(root))
+            reason = skip_reason(path.relative_to(root), root)
             if reason is None:
                 candidates.append(path)
             else:
@@ -300,10 +319,11 @@ def read_manifest(manifest: Path) -> list[dict]:
         entry = {"path": path, "label": label}
         if patient_col and (row.get(patient_col) or "").strip():
             entry["patient"] = row[patient_col].strip()
-        for key in ("magnification", "subtype"):
-            value = (row.get(columns.get(key, "")) or "").strip()
+        for key, names in _OPTIONAL_COLUMNS.items():
+            column = next((columns[c] for c in names if c in columns), "")
+            value = (row.get(column) or "").strip()
             if value:
-                entry[key] = normalise_magnification(value) or value
+                entry[key] = _manifest_value(key, value)
         rows.append(entry)
     if escaping:
         raise DatasetError(
@@ -317,6 +337,14 @@ def read_manifest(manifest: Path) -> list[dict]:
             f"({_first(missing)}). Fix: correct the paths or delete those rows."
         )
     return rows
+
+
+def _manifest_value(key: str, value: str) -> str:
+    if key == "magnification":
+        return normalise_magnification(value) or value
+    if key == "laterality":
+        return _LATERALITY.get(value.lower(), value.upper())
+    return value.upper() if key == "view" else value
 
 
 def _first(items: list[str], limit: int = 5) -> str:
@@ -333,6 +361,7 @@ def _build_index(
     class_dirs: list[str],
 ) -> DatasetIndex:
     records: list[ImageRecord] = []
+    from_study: list[str] = []
     for row in rows:
         path = Path(row["path"])
         try:
@@ -345,17 +374,32 @@ def _build_index(
                 SkippedFile(str(path), f"thumbnail-sized ({info.width}x{info.height} px)")
             )
             continue
+        header = info.dicom
+        if header is not None and not row.get("patient") and header.patient_from != "PatientID":
+            from_study.append(str(path))
         records.append(
             ImageRecord(
                 path=str(path),
                 label=row["label"],
-                patient=row.get("patient"),
+                patient=row.get("patient") or (header.patient if header else None),
                 magnification=row.get("magnification"),
                 subtype=row.get("subtype"),
                 width=info.width,
                 height=info.height,
                 tf_native=info.tf_native,
+                laterality=row.get("laterality") or (header.laterality if header else None),
+                view=row.get("view") or (header.view if header else None),
+                study=row.get("study") or (header.study if header else None),
             )
+        )
+    if from_study:
+        warnings.warn(
+            f"{len(from_study)} DICOM file(s) have no PatientID (e.g. {from_study[0]}); "
+            "their StudyInstanceUID stands in for the patient, so two studies of one "
+            "woman may fall on both sides of a split. Fix: add a patient column to a "
+            "CSV manifest.",
+            PatientIdWarning,
+            stacklevel=3,
         )
     if not records:
         raise DatasetError(

@@ -25,6 +25,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.images import load_image, resize_image
+from bcnet_tf.data.mammo import check_preprocess, load_prepared
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.data.tiles import crop_tiles, load_tile_source, random_tiles
 from bcnet_tf.errors import DatasetError
@@ -52,16 +53,18 @@ def load_files(
     paths: Sequence[str | os.PathLike[str]],
     image_size: int | Sequence[int],
     stain: StainNormalizer | None = None,
+    preprocess: str = "none",
 ) -> np.ndarray:
-    """Decode, resize (and stain-normalise) image files exactly as the pipeline does:
-    ``uint8`` ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
+    """Decode, prepare (``preprocess``, :mod:`bcnet_tf.data.mammo`), resize (and
+    stain-normalise) image files exactly as the pipeline does: ``uint8``
+    ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
 
     Example:
         >>> load_files(["scan.png"], 224).shape  # doctest: +SKIP
         (1, 224, 224, 3)
     """
     size = _size(image_size)
-    resized = [resize_image(decode_rgb(os.fspath(p)), size).numpy() for p in paths]
+    resized = [resize_image(load_prepared(p, size, preprocess), size).numpy() for p in paths]
     return np.stack([stain(image) if stain else image for image in resized])
 
 
@@ -114,6 +117,7 @@ def _decoded(
     shuffle_seed: int | None = None,
     stain: StainNormalizer | None = None,
     tiles: TileSpec | None = None,
+    preprocess: str = "none",
 ) -> tf.data.Dataset:
     """``(uint8 image, label id)`` of ``records[indices]``, decoded in parallel, cached;
     with ``tiles``, ``(prepared image, tile corners, label id)`` instead (see
@@ -128,9 +132,18 @@ def _decoded(
     )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(indices), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if tiles is not None and check_preprocess(preprocess) != "none":
+        raise DatasetError(
+            f"preprocess {preprocess!r} prepares whole images; it does not work in tile "
+            "mode. Fix: choose one of the two."
+        )
     if tiles is None:
         ds = _parallel_map(
-            ds, lambda path, native, label: (load_image(path, native, size, stain), label)
+            ds,
+            lambda path, native, label: (
+                load_image(path, native, size, stain, preprocess),
+                label,
+            ),
         )
     else:
         ds = _parallel_map(
@@ -199,6 +212,7 @@ def make_dataset(
     seed: int = 0,
     stain: StainNormalizer | None = None,
     tiles: TileSpec | None = None,
+    preprocess: str = "none",
 ) -> tf.data.Dataset:
     """Build a batched ``tf.data.Dataset`` of ``(images, labels)``.
 
@@ -221,6 +235,8 @@ def make_dataset(
         tiles: tile mode: batches of tiles instead of whole images (``image_size`` is
             then ignored): ``tiles.per_image`` random tissue tiles per image and epoch
             when ``training``, else every grid tile with tissue, image by image.
+        preprocess: ``"none"`` or ``"mammo"`` (:mod:`bcnet_tf.data.mammo`: crop to the
+            breast, flip to one side, pad to the aspect ratio) before the resize.
 
     Example:
         >>> train = make_dataset(split.train, index.class_names, image_size=224,
@@ -237,9 +253,11 @@ def make_dataset(
     def decoded(indices: np.ndarray, cache_suffix: str = "") -> tf.data.Dataset:
         if training and cache is None:  # no cache: shuffle the file list, cheaply
             return _decoded(
-                records, labels, indices, size, None, "", seed, stain=stain, tiles=tiles
+                records, labels, indices, size, None, "", seed, stain, tiles, preprocess
             )
-        ds = _decoded(records, labels, indices, size, cache, cache_suffix, stain=stain, tiles=tiles)
+        ds = _decoded(
+            records, labels, indices, size, cache, cache_suffix, None, stain, tiles, preprocess
+        )
         return ds.shuffle(min(len(indices), shuffle_buffer), seed=seed) if training else ds
 
     if training and oversample:
@@ -274,6 +292,7 @@ def epoch_batches(
     cache: str | os.PathLike[str] | None = "memory",
     stain: StainNormalizer | None = None,
     tiles: TileSpec | None = None,
+    preprocess: str = "none",
 ) -> tf.data.Dataset:
     """Training batches for epochs ``[start, end)`` as one stream, without augmentation.
 
@@ -282,7 +301,8 @@ def epoch_batches(
     training engine augments inside the model step, where the random state is
     checkpointed with the weights. Use with ``fit(steps_per_epoch=ceil(n / batch_size))``
     (``n`` = images, or images x ``tiles.per_image`` in tile mode, whose random tiles
-    are seeded by the epoch too). ``stain`` and ``tiles`` as in :func:`make_dataset`.
+    are seeded by the epoch too). ``stain``, ``tiles`` and ``preprocess`` as in
+    :func:`make_dataset`.
 
     Example:
         >>> stream = epoch_batches(split.train, names, image_size=224, batch_size=32,
@@ -290,7 +310,16 @@ def epoch_batches(
     """
     labels = _label_ids(records, class_names)
     images = _decoded(
-        records, labels, np.arange(len(records)), _size(image_size), cache, "", None, stain, tiles
+        records,
+        labels,
+        np.arange(len(records)),
+        _size(image_size),
+        cache,
+        "",
+        None,
+        stain,
+        tiles,
+        preprocess,
     )
     convert = _to_float(len(class_names), "categorical")
 

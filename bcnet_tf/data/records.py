@@ -16,11 +16,15 @@ class ImageRecord:
     Attributes:
         path: absolute path of the image file.
         label: class name.
-        patient: patient id where the layout records one (BreakHis, Databiox, CSV).
+        patient: patient id where the layout records one (BreakHis, Databiox, CSV), else
+            a DICOM file's pseudonymised PatientID (or StudyInstanceUID).
         magnification: e.g. ``"40X"`` for histopathology, else ``None``.
         subtype: tumour subtype where known (BreakHis), else ``None``.
         width, height: image size from the file header.
-        tf_native: TensorFlow's decoder reads it correctly (else Pillow is used).
+        tf_native: TensorFlow's decoder reads it correctly (else Pillow or pydicom).
+        laterality: ``"L"`` or ``"R"`` (mammography: manifest or DICOM header), else ``None``.
+        view: e.g. ``"CC"`` or ``"MLO"`` (mammography), else ``None``.
+        study: the study (a DICOM file's pseudonymised StudyInstanceUID), else ``None``.
     """
 
     path: str
@@ -31,6 +35,9 @@ class ImageRecord:
     width: int = 0
     height: int = 0
     tf_native: bool = True
+    laterality: str | None = None
+    view: str | None = None
+    study: str | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``Predictor``: a bundle's TFLite model on image files, without TensorFlow.
 
 Preprocessing repeats the training pipeline's without TensorFlow: decode to RGB (the
-same decoder as training), then the pipeline's resize done in numpy
+same decoder as training, DICOM included), the model's preprocessing policy if any
+(:mod:`bcnet_tf.data.mammo`), then the pipeline's resize done in numpy
 (:func:`bcnet_tf.pathology.prepare.resize_rgb`), then the stain normaliser the model
 was trained with, if any. The model itself normalises the pixels. A tile-mode bundle
 classifies each image's tissue tiles (:func:`bcnet_tf.pathology.prepare.prepare_tiles`,
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.decode import decode_with_laterality
+from bcnet_tf.data.mammo import prepared_pixels, preprocess_of
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.prepare import prepare_tiles, resize_rgb
@@ -103,12 +105,16 @@ class Predictor:
         self.artifact = name
         self.model = TFLiteModel(self.bundle / name, threads=threads)
         self.stain, self.tiles = from_model_extra(self.spec.get("extra", {}))
+        self.preprocess = preprocess_of(self.spec.get("extra", {}))
 
-    def pixels(self, image: np.ndarray) -> np.ndarray:
-        """The model's input for one decoded RGB image: ``(1, h, w, 3)`` resized (and
-        stain-normalised); for a tile-mode bundle, its tissue tiles ``(n, s, s, 3)``."""
+    def pixels(self, image: np.ndarray, laterality: str | None = None) -> np.ndarray:
+        """The model's input for one decoded RGB image: ``(1, h, w, 3)`` prepared (the
+        bundle's preprocessing; ``laterality`` ``"L"``/``"R"`` where known), resized
+        (and stain-normalised); for a tile-mode bundle, its tissue tiles
+        ``(n, s, s, 3)``."""
         if self.tiles is None:
-            resized = resize_rgb(image, self.image_size)
+            prepared = prepared_pixels(image, self.image_size, self.preprocess, laterality)
+            resized = resize_rgb(prepared, self.image_size)
             return (self.stain(resized) if self.stain else resized)[None]
         padded, corners, _ = prepare_tiles(image, self.tiles, self.stain)
         return extract_tiles(padded, corners, self.tiles.size)
@@ -120,7 +126,7 @@ class Predictor:
                 f"{self.bundle} is a tile-mode bundle: each image gives several tiles. "
                 "Fix: use predict(paths), or pixels(image) for one decoded image."
             )
-        return np.concatenate([self.pixels(decode_rgb(os.fspath(p))) for p in paths])
+        return np.concatenate([self.pixels(*decode_with_laterality(os.fspath(p))) for p in paths])
 
     def probabilities(self, pixels: np.ndarray, tta: bool = False) -> np.ndarray:
         """Class probabilities of a pixel batch, averaged over the TTA views if asked."""
@@ -134,15 +140,20 @@ class Predictor:
             return probabilities[0]
         return aggregate(probabilities, self.tiles.aggregate)
 
-    def image_probabilities(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
+    def image_probabilities(
+        self, image: np.ndarray, tta: bool = False, laterality: str | None = None
+    ) -> np.ndarray:
         """One decoded RGB image's class probabilities."""
-        return self.combine(self.probabilities(self.pixels(image), tta))
+        return self.combine(self.probabilities(self.pixels(image, laterality), tta))
 
     def predict(
         self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False
     ) -> list[Prediction]:
         """Top-``k`` classes of each image file."""
         probabilities = np.stack(
-            [self.image_probabilities(decode_rgb(os.fspath(p)), tta) for p in paths]
+            [
+                self.image_probabilities(image, tta, laterality)
+                for image, laterality in (decode_with_laterality(os.fspath(p)) for p in paths)
+            ]
         )
         return rank_classes(paths, probabilities, self.class_names, top_k)

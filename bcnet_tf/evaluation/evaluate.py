@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from bcnet_tf.console import progress_bar
+from bcnet_tf.data.mammo import preprocess_of
 from bcnet_tf.data.pipeline import load_files, make_dataset, naming_unreadable_images
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.data.splits import Split
@@ -101,7 +102,8 @@ def _pictures(
     losses = -np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1))
     worst = np.argsort(-losses)[:examples]
     stain, _ = from_model_extra(info.extra)
-    worst_images = load_files([records[i].path for i in worst], info.image_size, stain)
+    preprocess = preprocess_of(info.extra)
+    worst_images = load_files([records[i].path for i in worst], info.image_size, stain, preprocess)
     worst_titles = _examples(records, worst, source.index)
     save(
         "Top losses",
@@ -110,7 +112,7 @@ def _pictures(
     )
     per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
     shown = np.concatenate(per_class).astype(int)
-    shown_images = load_files([records[i].path for i in shown], info.image_size, stain)
+    shown_images = load_files([records[i].path for i in shown], info.image_size, stain, preprocess)
     save(
         "Class probabilities per image",
         "probabilities.png",
@@ -145,7 +147,7 @@ def _grad_cams(
     whole image with its map stitched from the tiles."""
     stain, tiles = from_model_extra(info.extra)
     if tiles is None:
-        images = load_files(paths, info.image_size, stain)
+        images = load_files(paths, info.image_size, stain, preprocess_of(info.extra))
         heat, classes = grad_cam(model, images)
         return list(images), list(heat), [int(c) for c in classes]
     images, maps, classes = [], [], []
@@ -215,6 +217,7 @@ def evaluate(
             batch_size=batch_size,
             cache=None,
             stain=stain,
+            preprocess=preprocess_of(info.extra),
         )
         with naming_unreadable_images(records):
             return predict_probabilities(model, dataset, tta=tta)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcnet_tf.data.mammo import preprocess_of
 from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.explain.gradcam import grad_cam
@@ -56,7 +57,7 @@ def explain(
     stain, tiles = from_model_extra(info.extra)
     methods = methods or (METHODS if tiles is None else ("gradcam",))
     if tiles is None:
-        pixels = load_files(images, info.image_size, stain)
+        pixels = load_files(images, info.image_size, stain, preprocess_of(info.extra))
         heat, classes = grad_cam(model, pixels, requested, layer=layer)
     else:  # whole images, maps stitched from their tiles
         if "occlusion" in methods:

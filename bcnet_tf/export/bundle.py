@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf import __version__
+from bcnet_tf.data.mammo import preprocess_of
 from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.data.tiles import load_tiles
@@ -99,9 +100,10 @@ def _images(
         calibration_tiles, _ = load_tiles([r.path for r in train], tiles, stain)
         held_out_tiles, owners = load_tiles([r.path for r in held_out], tiles, stain)
         return calibration_tiles[:calibration], held_out_tiles[:holdout], labels[owners][:holdout]
+    preprocess = preprocess_of(info.extra)
     return (
-        load_files([r.path for r in train], info.image_size, stain),
-        load_files([r.path for r in held_out], info.image_size, stain),
+        load_files([r.path for r in train], info.image_size, stain, preprocess),
+        load_files([r.path for r in held_out], info.image_size, stain, preprocess),
         labels,
     )
 
@@ -335,6 +337,8 @@ def _spec(
             "normalisation": "inside the model",
             "stain": "extra.stain: normalise each (scaled) image before the model, if present",
             "tiles": "extra.tiles: the model takes tiles; aggregate them per image, if present",
+            "preprocess": "extra.preprocess: prepare each image before the resize "
+            "(bcnet_tf.data.mammo), if present",
         },
         "extra": info.extra,
         "data": str(source.index.root),

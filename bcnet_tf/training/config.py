@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.data.layouts import LABEL_BY, LAYOUTS
+from bcnet_tf.data.mammo import PREPROCESSING, check_preprocess
 from bcnet_tf.data.splits import GROUPINGS
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
@@ -62,6 +63,12 @@ class TrainConfig:
         None, "keep images of one magnification only, e.g. 40X (none: all)"
     )
     image_size: int | None = setting(None, "input side in pixels (none: the model's own)")
+    preprocess: str = setting(
+        "none",
+        "image preprocessing before the resize: mammo crops to the breast, flips every "
+        "breast to one side and pads to the input's aspect ratio (screening mammograms)",
+        PREPROCESSING,
+    )
     weights: str | None = setting(
         "imagenet", "initial weights: imagenet, a weights file, or none (random)"
     )
@@ -163,6 +170,7 @@ class TrainConfig:
             raise BcnetError("epochs, batch_size and learning_rate must be positive")
         if self.stain not in STAINS:
             raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
+        check_preprocess(self.preprocess)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

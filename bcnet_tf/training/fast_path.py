@@ -80,6 +80,7 @@ def cached_features(
     image_size: int,
     stain: StainNormalizer | None,
     cache: Path,
+    preprocess: str = "none",
 ) -> tuple[list[np.ndarray], np.ndarray, tf.data.Dataset]:
     """Pooled features of ``split``, computed once and kept in the ``cache`` file:
     ``config.feature_views`` train views (one without augmentation), the train
@@ -93,7 +94,12 @@ def cached_features(
         val_features = saved["val"]
     else:
         plain = make_dataset(
-            split.train, names, image_size=image_size, batch_size=config.batch_size, stain=stain
+            split.train,
+            names,
+            image_size=image_size,
+            batch_size=config.batch_size,
+            stain=stain,
+            preprocess=preprocess,
         )
         augment = augmentation_policy(config.augment, config.seed)
         count = config.feature_views if augment is not None else 1
@@ -103,7 +109,12 @@ def cached_features(
             for i in range(1, count)
         ]
         val_images = make_dataset(
-            split.val, names, image_size=image_size, batch_size=config.batch_size, stain=stain
+            split.val,
+            names,
+            image_size=image_size,
+            batch_size=config.batch_size,
+            stain=stain,
+            preprocess=preprocess,
         )
         val_features = extract_features(model, val_images, description="features, validation")
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from bcnet_tf.console import fit_verbosity
 from bcnet_tf.data.augment import augmentation_policy
+from bcnet_tf.data.mammo import preprocess_extra
 from bcnet_tf.data.pipeline import epoch_batches, make_dataset, naming_unreadable_images
 from bcnet_tf.data.splits import Split
 from bcnet_tf.errors import BcnetError
@@ -103,9 +104,8 @@ def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseC
             keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
         )
     guard = NaNGuard()
-    info = ModelInfo(
-        tuple(run.names), config.model, (run.size, run.size), model_extra(run.stain, run.tiles)
-    )
+    extra = {**model_extra(run.stain, run.tiles), **preprocess_extra(config.preprocess)}
+    info = ModelInfo(tuple(run.names), config.model, (run.size, run.size), extra)
     checkpoints = ModelCheckpoints(
         model, info, run.files.checkpoints, config.monitor, run.state.get("best")
     )
@@ -157,6 +157,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 image_size=run.size,
                 stain=run.stain,
                 cache=run.files.features(model.name),
+                preprocess=config.preprocess,
             )
             trainer = head_model(model)
             train_data = feature_epochs(
@@ -182,6 +183,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 seed=config.seed,
                 stain=run.stain,
                 tiles=run.tiles,
+                preprocess=config.preprocess,
             )
             val = make_dataset(
                 run.split.val,
@@ -190,6 +192,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 batch_size=config.batch_size,
                 stain=run.stain,
                 tiles=run.tiles,
+                preprocess=config.preprocess,
             )
         callbacks = _callbacks(run, model, index)
         trainer.compile(

@@ -5,7 +5,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bcnet_tf.data.duplicates import ImageHashes, duplicate_groups
+from bcnet_tf.data.duplicates import (
+    NEAR_DUPLICATE_DISTANCE,
+    ImageHashes,
+    duplicate_groups,
+    hash_images,
+)
 from bcnet_tf.data.inspection import inspect_dataset
 from bcnet_tf.data.layouts import discover
 from tests.conftest import rgb_pattern, write_bad
@@ -52,6 +57,35 @@ def test_duplicate_groups_are_transitive() -> None:
         ImageHashes("a", 2**63),
     ]
     assert duplicate_groups(hashes, max_distance=2) == [0, 0, 0, 3, 0]
+
+
+def test_mammograms_sharing_a_silhouette_are_not_near_duplicates(tmp_path: Path) -> None:
+    """Different breasts with one silhouette collide in the perceptual hash (what made
+    the hash alone group them); the pixel check keeps them apart, and a re-encoded copy
+    (other bytes, same pixels) is still found."""
+    from pydicom.uid import RLELossless
+
+    from tests.dicom_files import breast_phantom, write_dicom
+
+    window = {"WindowCenter": 2048, "WindowWidth": 4096}
+    for seed in range(6):
+        label = "benign" if seed % 2 else "malignant"
+        pixels = breast_phantom(256, 208, seed=seed, texture=100, grain=4)
+        write_dicom(tmp_path / label / f"m{seed}.dcm", pixels, bits_stored=12, **window)
+    copy = breast_phantom(256, 208, seed=0, texture=100, grain=4)
+    write_dicom(
+        tmp_path / "benign" / "copy.dcm", copy, bits_stored=12, compress=RLELossless, **window
+    )
+    index = discover(tmp_path)
+    hashes = hash_images([r.path for r in index.records], progress=False)
+    distinct = [h for r, h in zip(index.records, hashes, strict=True) if "copy" not in r.path]
+    closest = min(
+        bin(a.phash ^ b.phash).count("1") for i, a in enumerate(distinct) for b in distinct[i + 1 :]
+    )
+    assert closest <= NEAR_DUPLICATE_DISTANCE  # different breasts collide in the hash
+    report = inspect_dataset(index, progress=False)
+    assert report.near_duplicates == [["benign/copy.dcm", "malignant/m0.dcm"]]
+    assert report.exact_duplicates == []
 
 
 def test_real_busi_counts_and_known_cross_class_duplicates(shared: Path) -> None:
