@@ -105,9 +105,12 @@ def setting_like(cls: type, name: str, default: Any) -> Any:
     (a recipe's ``epochs`` means what ``TrainConfig.epochs`` means).
 
     Example:
+        >>> from bcnet_tf.training.config import TrainConfig
         >>> @dataclass
         ... class Settings:
-        ...     epochs: int = setting_like(TrainConfig, "epochs", 100)  # doctest: +SKIP
+        ...     epochs: int = setting_like(TrainConfig, "epochs", 100)
+        >>> next(describe_settings(Settings))
+        SettingHelp(flag='--epochs', help='training epochs', choices=None, default=100)
     """
     metadata = _metadata(cls, name)
     if not metadata:
@@ -138,8 +141,11 @@ def describe_settings(cls: type) -> Iterator[SettingHelp]:
     """One :class:`SettingHelp` per field of the dataclass ``cls``, in field order.
 
     Example:
-        >>> for item in describe_settings(TrainConfig):  # doctest: +SKIP
-        ...     print(item.flag, item.help, item.choices and list(item.choices))
+        >>> from bcnet_tf.training.config import TrainConfig
+        >>> [item.flag for item in describe_settings(TrainConfig)][:3]
+        ['--model', '--data', '--run-dir']
+        >>> [item.flag for item in describe_settings(TrainConfig)][-2:]
+        ['--tile-per-image', '--tile-aggregate']
     """
     for item in fields(cls):
         nested = _metadata(cls, item.name).get("nested")

@@ -118,7 +118,7 @@ def duplicate_groups(
 
     Example:
         >>> duplicate_groups([ImageHashes("a", 0b1011), ImageHashes("b", 0b1010),
-        ...                   ImageHashes("c", 2**63)])
+        ...                   ImageHashes("c", 2**63 - 1)])
         [0, 0, 2]
     """
     count = len(hashes)

@@ -41,7 +41,7 @@ class RandomAffine(keras.layers.Layer):
 
     Example:
         >>> layer = RandomAffine(zoom=(0.2, 0.2), horizontal_flip=True, seed=0)
-        >>> layer(keras.ops.ones((2, 32, 32, 3)), training=True).shape
+        >>> tuple(layer(keras.ops.ones((2, 32, 32, 3)), training=True).shape)
         (2, 32, 32, 3)
     """
 
@@ -171,7 +171,7 @@ class RandomStainJitter(keras.layers.Layer):
 
     Example:
         >>> layer = RandomStainJitter(scale=0.05, shift=0.05, seed=0)
-        >>> layer(keras.ops.full((2, 16, 16, 3), 128.0), training=True).shape
+        >>> tuple(layer(keras.ops.full((2, 16, 16, 3), 128.0), training=True).shape)
         (2, 16, 16, 3)
     """
 

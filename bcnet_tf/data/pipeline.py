@@ -343,8 +343,11 @@ def class_weights(records: Sequence[ImageRecord], class_names: Sequence[str]) ->
         DatasetError: a class has no sample in ``records`` (e.g. the training split).
 
     Example:
-        >>> weights = class_weights(split.train, index.class_names)
-        >>> model.fit(train, class_weight=weights)  # doctest: +SKIP
+        >>> records = [ImageRecord(f"{i}.png", "benign" if i < 3 else "malignant")
+        ...            for i in range(4)]
+        >>> class_weights(records, ["benign", "malignant"])
+        {0: 0.6666666666666666, 1: 2.0}
+        >>> model.fit(train, class_weight=class_weights(split.train, names))  # doctest: +SKIP
     """
     present = {r.label for r in records}
     absent = [name for name in class_names if name not in present]

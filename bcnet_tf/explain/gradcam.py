@@ -24,8 +24,9 @@ def gradcam_layer(model: keras.Model) -> str:
     else the last layer with a 4-D output.
 
     Example:
-        >>> gradcam_layer(build_model("resnet18", 2))  # doctest: +SKIP
-        'layer4.1.relu2'
+        >>> from bcnet_tf.models import build_model
+        >>> gradcam_layer(build_model("resnet18", 2, image_size=64, weights=None))
+        'layer4_1_out'
     """
     if "head_pool" in {layer.name for layer in model.layers}:
         pooled = model.get_layer("head_pool").input

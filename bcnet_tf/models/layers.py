@@ -22,7 +22,7 @@ class ChannelAttention(keras.layers.Layer):
         negative_slope: LeakyReLU slope.
 
     Example:
-        >>> ChannelAttention(reduction=4)(keras.ops.ones((2, 7, 7, 32))).shape
+        >>> tuple(ChannelAttention(reduction=4)(keras.ops.ones((2, 7, 7, 32))).shape)
         (2, 7, 7, 32)
     """
 

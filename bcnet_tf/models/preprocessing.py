@@ -30,7 +30,7 @@ class CaffePreprocess(keras.layers.Layer):
     """RGB -> BGR and ImageNet mean subtraction (``preprocess_input`` mode "caffe").
 
     Example:
-        >>> CaffePreprocess()(keras.ops.ones((1, 2, 2, 3)) * 255).shape
+        >>> tuple(CaffePreprocess()(keras.ops.ones((1, 2, 2, 3)) * 255).shape)
         (1, 2, 2, 3)
     """
 

@@ -14,8 +14,8 @@ Example:
     >>> spec = TileSpec(size=224, min_tissue=0.5)
     >>> image = np.full((460, 700, 3), 180, np.uint8)
     >>> padded, positions = tile_layout(image, spec)
-    >>> extract_tiles(padded, positions, spec.size).shape
-    (6, 224, 224, 3)
+    >>> extract_tiles(padded, positions, spec.size).shape  # 3 rows x 4 columns, the last flush
+    (12, 224, 224, 3)
 """
 
 from __future__ import annotations

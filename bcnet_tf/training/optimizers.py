@@ -22,8 +22,8 @@ def one_cycle(
 
     Example:
         >>> schedule = one_cycle(1e-3, total_steps=100)
-        >>> float(schedule(25)) == 1e-3
-        True
+        >>> round(float(schedule(25)), 6)  # the peak, after 25 % of the steps
+        0.001
     """
     warmup = max(1, int(total_steps * pct_start))
     return keras.optimizers.schedules.CosineDecay(
