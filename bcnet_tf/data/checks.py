@@ -1,8 +1,9 @@
 """Cheap image checks run before a model sees an image: blank, saturated, too small,
 not an image of the colour the model was trained on.
 
-They cost a few array reductions on the decoded image and catch the captures no
-feature-space guard should have to judge. The same function runs in the Keras-side
+They cost a few array reductions on a grid of at most about :data:`GRID` x
+:data:`GRID` pixels of the decoded image (so the cost does not grow with the image) and
+catch the captures no feature-space guard should have to judge. The same function runs in the Keras-side
 code (export measures it) and on the device (:mod:`bcnet_tf.edge`), so it uses numpy
 alone.
 
@@ -27,6 +28,8 @@ SATURATED_LEVEL = 250
 SATURATED_FRACTION = 0.5
 #: Largest mean channel difference (grey levels) of an image that counts as grey.
 GREY_TOLERANCE = 3.0
+#: Pixels per side of the grid the checks look at (every n-th row and column).
+GRID = 128
 #: Colour modes a model can be trained on.
 COLOUR_MODES = ("grey", "colour", "any")
 
@@ -74,12 +77,14 @@ def check_image(image: np.ndarray, min_side: int, colour: str = "any") -> str | 
         return f"not an image: array of shape {image.shape} (need h x w x 1, 3 or 4)"
     if min(image.shape[:2]) < min_side:
         return f"too small: {image.shape[0]}x{image.shape[1]} px (need {min_side}+ per side)"
-    rgb = image if image.ndim == 3 else image[..., None]
+    step = max(1, min(image.shape[:2]) // GRID)
+    rgb = image[::step, ::step] if image.ndim == 3 else image[::step, ::step, None]
     rgb = rgb[..., :3] if rgb.shape[-1] >= 3 else np.repeat(rgb[..., :1], 3, axis=-1)
-    grey = rgb.mean(axis=-1)
-    if float(grey.std()) < BLANK_STD:
+    channels = [rgb[..., c].astype(np.float32) for c in range(3)]
+    if float(np.std(sum(channels) / 3)) < BLANK_STD:
         return "blank image (no contrast)"
-    if float(np.mean(rgb.min(axis=-1) >= SATURATED_LEVEL)) >= SATURATED_FRACTION:
+    clipped = np.minimum(np.minimum(channels[0], channels[1]), channels[2]) >= SATURATED_LEVEL
+    if float(np.mean(clipped)) >= SATURATED_FRACTION:
         return "saturated image (mostly clipped white)"
     if colour == "grey" and not is_grey(rgb):
         return "colour image, but the model was trained on grey images"
