@@ -372,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument(
         "--guard-acceptance",
         type=float,
-        default=0.95,
-        help="share of held-out in-distribution images the guard accepts [default: 0.95]",
+        default=0.975,
+        help="share of held-out in-distribution images the guard accepts [default: %(default)s]",
     )
     exporting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     exporting.set_defaults(run=_export)

@@ -2,10 +2,10 @@
 not an image of the colour the model was trained on.
 
 They cost a few array reductions on a grid of at most about :data:`GRID` x
-:data:`GRID` pixels of the decoded image (so the cost does not grow with the image) and
-catch the captures no feature-space guard should have to judge. The same function runs in the Keras-side
-code (export measures it) and on the device (:mod:`bcnet_tf.edge`), so it uses numpy
-alone.
+:data:`GRID` pixels of the decoded image (so the cost does not grow with the image)
+and catch the captures no feature-space guard should have to judge. The same function
+runs in the Keras-side code (export measures it) and on the device
+(:mod:`bcnet_tf.edge`), so it uses numpy alone.
 
 Example:
     >>> import numpy as np
@@ -29,7 +29,7 @@ SATURATED_FRACTION = 0.5
 #: Largest mean channel difference (grey levels) of an image that counts as grey.
 GREY_TOLERANCE = 3.0
 #: Pixels per side of the grid the checks look at (every n-th row and column).
-GRID = 128
+GRID = 64
 #: Colour modes a model can be trained on.
 COLOUR_MODES = ("grey", "colour", "any")
 

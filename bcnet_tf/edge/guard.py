@@ -69,7 +69,7 @@ class Verdict:
         return f"REJECTED: {REJECTED} ({detail})"
 
 
-@dataclass(frozen=True)
+@dataclass
 class FeatureGuard:
     """Class means and a shrunk shared covariance of pooled features; :meth:`score`
     is the Mahalanobis distance to the nearest class mean.
@@ -86,15 +86,27 @@ class FeatureGuard:
     eigenvalues: np.ndarray
     floor: float
 
+    def __post_init__(self) -> None:
+        # float64 copies and the means' projections, computed once: a score is then
+        # one vector-matrix product per image
+        self._means = np.asarray(self.means, np.float64)
+        self._basis = np.asarray(self.basis, np.float64)
+        self._projected_means = self._means @ self._basis
+        self._mean_norms = (self._means**2).sum(axis=1)
+
     def score(self, features: np.ndarray) -> np.ndarray:
         """Distance of each row of ``features`` ``(n, features)`` to the nearest class
         mean, in units of the covariance (float64)."""
         features = np.asarray(features, np.float64)
-        offsets = features[:, None, :] - self.means[None].astype(np.float64)
-        inside = offsets @ self.basis.astype(np.float64)
+        inside = (features @ self._basis)[:, None, :] - self._projected_means[None]
         squared_inside = inside**2
-        outside = (offsets**2).sum(-1) - squared_inside.sum(-1)
-        squared = (squared_inside / self.eigenvalues).sum(-1) + np.maximum(outside, 0) / self.floor
+        total = (
+            (features**2).sum(axis=1)[:, None]
+            - 2 * features @ self._means.T
+            + self._mean_norms[None]
+        )
+        outside = np.maximum(total - squared_inside.sum(-1), 0)
+        squared = (squared_inside / self.eigenvalues).sum(-1) + outside / self.floor
         return np.sqrt(squared.min(axis=1))
 
     def save(self, path: str | os.PathLike[str]) -> None:

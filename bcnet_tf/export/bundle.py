@@ -233,7 +233,7 @@ def export(
     agreement_threshold: float = 0.98,
     calibration_images: np.ndarray | None = None,
     guard: bool = True,
-    guard_acceptance: float = 0.95,
+    guard_acceptance: float = 0.975,
     guard_images: int = 1000,
     trust: bool = False,
     seed: int = 0,
