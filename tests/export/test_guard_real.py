@@ -1,8 +1,9 @@
 """The input guard on a small real-data model: SqueezeNet with the real ImageNet weights
 (frozen, 96 px) exported from a handful of real BUSI ultrasound images. The guard must
 accept held-out BUSI images and reject real BreakHis histology, synthetic H&E tiles and
-blank images; the Keras model, the float32 and int8 TFLite files and the edge predictor
-must take the same decisions on that fixed set. Skipped without ``../shared``."""
+blank images; the Keras model, the float32 and int8 TFLite files (uint8 outputs, so the
+features must be dequantised) and the edge predictor must take the same decisions on
+that fixed set. Skipped without ``../shared``."""
 
 import json
 import shutil
@@ -16,7 +17,7 @@ from tests.conftest import SHARED
 
 WEIGHTS = SHARED / "weights" / "squeezenet_v1.1_imagenet_notop.h5"
 SIZE = 96
-TRAIN_PER_CLASS = 16
+TRAIN_PER_CLASS = 40
 HELD_OUT_PER_CLASS = 4
 
 
@@ -54,6 +55,7 @@ def busi_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Pa
         out=root / "bundle",
         formats=("keras", "tflite"),
         quantize=("none", "int8"),
+        int8_io=True,  # uint8 pixels in, uint8 probabilities and features out
         calibration=TRAIN_PER_CLASS,
     ).bundle
     return bundle, held_out, outside
@@ -101,6 +103,13 @@ def test_keras_tflite_and_edge_take_the_same_decisions(
     features = {"model.keras": with_features(model).predict(pixels, verbose=0)["features"]}
     for artifact in ("model_float32.tflite", "model_int8.tflite"):
         features[artifact] = TFLiteModel(bundle / artifact).run(pixels)["features"]
+    keras_features = features["model.keras"][: len(held_out)]
+    for artifact, tolerance in (("model_float32.tflite", 1e-4), ("model_int8.tflite", 0.15)):
+        error = np.linalg.norm(features[artifact][: len(held_out)] - keras_features, axis=1)
+        relative = np.median(error / np.linalg.norm(keras_features, axis=1))
+        keras_threshold = spec["thresholds"]["model.keras"]
+        assert relative < tolerance, (artifact, relative)  # dequantised to Keras' scale
+        assert spec["thresholds"][artifact] == pytest.approx(keras_threshold, rel=tolerance)
     decisions = {
         artifact: passed & (guard.score(values) <= spec["thresholds"][artifact])
         for artifact, values in features.items()
