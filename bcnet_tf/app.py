@@ -1,5 +1,6 @@
 """A web demo for radiologists and pathologists (study 000 shipped one): upload an
-image, read the class probabilities and see the Grad-CAM overlay.
+image, read the class probabilities and see the Grad-CAM overlay. An image the bundle's
+input guard rejects gets that message instead of classes.
 
 Probabilities come from the bundle's recommended TFLite file (what a device would
 run); the overlay from the bundle's Keras model. Needs ``pip install bcnet_tf[app]``.
@@ -32,18 +33,22 @@ def build_app(bundle: str | os.PathLike[str]) -> Any:
     predictor = Predictor(bundle)
     model, _ = load_model(Path(bundle) / "model.keras")
 
-    def classify(image: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None]:
+    def classify(image: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None, str]:
         if image is None:
-            return {}, None
-        pixels = predictor.pixels(np.asarray(image, np.uint8)[..., :3])
-        tile_probabilities = predictor.probabilities(pixels)
+            return {}, None, ""
+        image = np.asarray(image, np.uint8)[..., :3]
+        pixels = predictor.pixels(image)
+        tile_probabilities, features = predictor.outputs(pixels)
+        verdict = predictor.verdict(image, features)
+        if verdict.in_distribution is False:
+            return {}, None, f"**{verdict.message}**"
         probabilities = predictor.combine(tile_probabilities)
         predicted = int(np.argmax(probabilities))
         # whole image; in tile mode the tile most confident of the image's class
         shown = int(np.argmax(tile_probabilities[:, predicted]))
         heat, _ = grad_cam(model, pixels[shown : shown + 1], predicted)
         scores = {n: float(p) for n, p in zip(predictor.class_names, probabilities, strict=True)}
-        return scores, overlay(pixels[shown], heat[0])
+        return scores, overlay(pixels[shown], heat[0]), f"Input guard: {verdict.message}"
 
     with gr.Blocks(title="bcnet_tf demo") as app:
         gr.Markdown(
@@ -53,8 +58,9 @@ def build_app(bundle: str | os.PathLike[str]) -> Any:
         with gr.Row():
             image = gr.Image(type="numpy", image_mode="RGB", label="image")
             with gr.Column():
+                guard = gr.Markdown(elem_id="guard")
                 label = gr.Label(num_top_classes=len(predictor.class_names), label="probabilities")
                 heat = gr.Image(type="numpy", label="Grad-CAM")
         button = gr.Button("Classify", variant="primary")
-        button.click(classify, inputs=image, outputs=[label, heat])
+        button.click(classify, inputs=image, outputs=[label, heat, guard])
     return app

@@ -207,6 +207,8 @@ def _export(args: argparse.Namespace) -> int:
         quantize=tuple(args.quantize.split(",")),
         int8_io=args.int8_io,
         calibration=args.calibration,
+        guard=not args.no_guard,
+        guard_acceptance=args.guard_acceptance,
         trust=args.trust,
     )
     print(f"{'artifact':<22} {'MB':>8}  {'max|diff|':>9}  {'agree':>6}  {'acc.change':>10}  check")
@@ -217,11 +219,19 @@ def _export(args: argparse.Namespace) -> int:
             f"{check['top1_agreement']:6.1%}  {check['accuracy_change']:+10.3f}  "
             f"{'pass' if check['passed'] else 'FAIL'} ({check['criterion']})"
         )
+    guard = result.spec.get("guard")
+    if guard is None:
+        print("input guard: none (--no-guard, or the model has no head_pool layer)")
+    else:
+        accepted = guard["accepted"].get(result.recommended, {})
+        rates = ", ".join(f"{group} {rate:.1%}" for group, rate in accepted.items())
+        print(f"input guard of {result.recommended}: accepts {rates}")
     print(f"recommended: {result.recommended}\nbundle: {result.bundle}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from bcnet_tf.edge.guard import Verdict
     from bcnet_tf.edge.predictor import Predictor, rank_classes
 
     if args.source.endswith(".keras"):  # the Keras model itself: needs TensorFlow
@@ -235,16 +245,23 @@ def _predict(args: argparse.Namespace) -> int:
         stain, _ = from_model_extra(info.extra)
         pixels = load_files(args.images, info.image_size, stain, preprocess_of(info.extra))
         probabilities = predict_pixels(model, pixels, args.tta)
-        results = rank_classes(args.images, probabilities, list(info.class_names), args.top_k)
+        unguarded = Verdict(None, reason="a .keras file carries no guard: predict with its bundle")
+        verdicts = [unguarded] * len(args.images)
+        results = rank_classes(
+            args.images, probabilities, list(info.class_names), args.top_k, verdicts
+        )
     else:
-        predictor = Predictor(args.source, artifact=args.artifact)
+        predictor = Predictor(args.source, artifact=args.artifact, guard=not args.no_guard)
         results = predictor.predict(args.images, top_k=args.top_k, tta=args.tta)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
         return 0
     for result in results:
+        if result.in_distribution is False:  # no class: the image is unlike the training data
+            print(f"{result.path}  {result.guard.message}")
+            continue
         ranked = "  ".join(f"{label} {p:.3f}" for label, p in result.top)
-        print(f"{result.path}  {ranked}")
+        print(f"{result.path}  {ranked}  [{result.guard.message}]")
     return 0
 
 
@@ -353,6 +370,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporting.add_argument("--int8-io", action="store_true", help="uint8 input/output for int8")
     exporting.add_argument("--calibration", type=int, default=200, help="int8 calibration images")
+    exporting.add_argument(
+        "--no-guard", action="store_true", help="write no input guard (out-of-distribution check)"
+    )
+    exporting.add_argument(
+        "--guard-acceptance",
+        type=float,
+        default=0.975,
+        help="share of held-out in-distribution images the guard accepts [default: %(default)s]",
+    )
     exporting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     exporting.set_defaults(run=_export)
 
@@ -365,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
     predicting.add_argument("--tta", action="store_true", help="average flips and rotations")
     predicting.add_argument("--artifact", help="bundle file to run [default: the recommended one]")
     predicting.add_argument("--json", action="store_true", help="print JSON")
+    predicting.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="skip the bundle's input guard and show classes for every image (research use)",
+    )
     predicting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     predicting.set_defaults(run=_predict)
 

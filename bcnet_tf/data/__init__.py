@@ -5,6 +5,7 @@ module               concept
 ===================  ============================================================
 ``files``            which files are samples (skip rules), image header probe
 ``decode``           any supported format -> RGB uint8 (Pillow reference decoder)
+``checks``           cheap image checks: blank, saturated, too small, colour mode
 ``records``          ``ImageRecord`` and ``DatasetIndex``
 ``layouts``          ``discover()``: folders, BreakHis, Databiox, CSV manifest, auto
 ``duplicates``       exact and perceptual-hash near-duplicate groups

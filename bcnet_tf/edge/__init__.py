@@ -3,8 +3,10 @@
 =============  ====================================================================
 module         concept
 =============  ====================================================================
-``runtime``    ``TFLiteModel``: LiteRT interpreter, quantised input/output handled
+``runtime``    ``TFLiteModel``: LiteRT interpreter, quantised input/outputs handled
+``guard``      ``InputGuard``: image checks + feature score -> in distribution or not
 ``predictor``  ``Predictor``: bundle + image files -> top-k classes (optional TTA)
+               and the input guard's ``Verdict``
 =============  ====================================================================
 
 Needs only ``pip install bcnet_tf[edge]``: ai-edge-litert, numpy, Pillow.
@@ -14,7 +16,8 @@ Example:
     >>> Predictor("saved_models/run-bundle").predict(["scan.png"])  # doctest: +SKIP
 """
 
+from bcnet_tf.edge.guard import FeatureGuard, InputGuard, Verdict
 from bcnet_tf.edge.predictor import Prediction, Predictor
 from bcnet_tf.edge.runtime import TFLiteModel
 
-__all__ = ["Prediction", "Predictor", "TFLiteModel"]
+__all__ = ["FeatureGuard", "InputGuard", "Prediction", "Predictor", "TFLiteModel", "Verdict"]

@@ -7,20 +7,25 @@ same decoder as training, DICOM included), the model's preprocessing policy if a
 was trained with, if any. The model itself normalises the pixels. A tile-mode bundle
 classifies each image's tissue tiles (:func:`bcnet_tf.pathology.prepare.prepare_tiles`,
 as training and evaluation cut them) and aggregates them.
+
+Every image also gets the bundle's input-guard verdict (:mod:`bcnet_tf.edge.guard`):
+the cheap checks on the decoded image, then the score of the model file's own
+features against that file's threshold.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from bcnet_tf.data.decode import decode_with_laterality
 from bcnet_tf.data.mammo import prepared_pixels, preprocess_of
-from bcnet_tf.edge.runtime import TFLiteModel
+from bcnet_tf.edge.guard import GUARD_OFF, NO_GUARD, InputGuard, Verdict
+from bcnet_tf.edge.runtime import FEATURES, PROBABILITIES, TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.prepare import prepare_tiles, resize_rgb
 from bcnet_tf.pathology.settings import from_model_extra
@@ -40,14 +45,27 @@ def dihedral_views(pixels: np.ndarray) -> list[np.ndarray]:
 
 @dataclass
 class Prediction:
-    """One image's result: the top classes with probabilities, and all probabilities."""
+    """One image's result: the top classes with probabilities, all probabilities, and
+    the input guard's verdict (``guard.in_distribution`` is ``False`` for an image
+    unlike the training images: its classes should not be shown as an answer)."""
 
     path: str
     top: list[tuple[str, float]]
     probabilities: dict[str, float]
+    guard: Verdict = field(default_factory=lambda: Verdict(None, reason=NO_GUARD))
+
+    @property
+    def in_distribution(self) -> bool | None:
+        return self.guard.in_distribution
 
     def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "top": self.top, "probabilities": self.probabilities}
+        return {
+            "path": self.path,
+            "in_distribution": self.guard.in_distribution,
+            "top": self.top,
+            "probabilities": self.probabilities,
+            "guard": self.guard.to_json(),
+        }
 
 
 def rank_classes(
@@ -55,16 +73,20 @@ def rank_classes(
     probabilities: np.ndarray,
     class_names: list[str],
     k: int = 3,
+    verdicts: list[Verdict] | None = None,
 ) -> list[Prediction]:
-    """:class:`Prediction` objects from a probability matrix, best ``k`` classes first."""
+    """:class:`Prediction` objects from a probability matrix, best ``k`` classes first
+    (with each image's guard verdict, when given)."""
+    verdicts = verdicts or [Verdict(None, reason=NO_GUARD)] * len(paths)
     results = []
-    for path, probs in zip(paths, probabilities, strict=True):
+    for path, probs, verdict in zip(paths, probabilities, verdicts, strict=True):
         order = np.argsort(-probs)[:k]
         results.append(
             Prediction(
                 os.fspath(path),
                 [(class_names[i], float(probs[i])) for i in order],
                 {name: float(p) for name, p in zip(class_names, probs, strict=True)},
+                verdict,
             )
         )
     return results
@@ -77,6 +99,7 @@ class Predictor:
         bundle: a folder written by ``bcnet-tf export``.
         artifact: a ``.tflite`` file name in the bundle; default: the recommended one.
         threads: interpreter threads.
+        guard: run the bundle's input guard (``False`` for research use only).
 
     Example:
         >>> predictor = Predictor("saved_models/resnet18-busi_256-bundle")  # doctest: +SKIP
@@ -85,7 +108,11 @@ class Predictor:
     """
 
     def __init__(
-        self, bundle: str | os.PathLike[str], artifact: str | None = None, threads: int = 2
+        self,
+        bundle: str | os.PathLike[str],
+        artifact: str | None = None,
+        threads: int = 2,
+        guard: bool = True,
     ) -> None:
         self.bundle = Path(bundle)
         spec_path = self.bundle / SPEC_FILE
@@ -106,6 +133,11 @@ class Predictor:
         self.model = TFLiteModel(self.bundle / name, threads=threads)
         self.stain, self.tiles = from_model_extra(self.spec.get("extra", {}))
         self.preprocess = preprocess_of(self.spec.get("extra", {}))
+        guarded = "guard" in self.spec and self.model.has_features
+        self.guard = (
+            InputGuard(self.spec["guard"], self.bundle, name) if guard and guarded else None
+        )
+        self.unguarded = Verdict(None, reason=NO_GUARD if not guarded else GUARD_OFF)
 
     def pixels(self, image: np.ndarray, laterality: str | None = None) -> np.ndarray:
         """The model's input for one decoded RGB image: ``(1, h, w, 3)`` prepared (the
@@ -130,8 +162,32 @@ class Predictor:
 
     def probabilities(self, pixels: np.ndarray, tta: bool = False) -> np.ndarray:
         """Class probabilities of a pixel batch, averaged over the TTA views if asked."""
-        views = dihedral_views(pixels) if tta else [pixels]
-        return np.mean([self.model.predict(np.ascontiguousarray(v)) for v in views], axis=0)
+        return self.outputs(pixels, tta)[0]
+
+    def outputs(
+        self, pixels: np.ndarray, tta: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities of a pixel batch (averaged over the TTA views if asked),
+        and the pooled features of the plain view (``None`` if the file has none)."""
+        plain = self.model.run(np.ascontiguousarray(pixels))
+        views = dihedral_views(pixels)[1:] if tta else []
+        probabilities = [plain[PROBABILITIES]]
+        probabilities += [self.model.predict(np.ascontiguousarray(v)) for v in views]
+        return np.mean(probabilities, axis=0), plain.get(FEATURES)
+
+    def verdict(self, image: np.ndarray, features: np.ndarray | None) -> Verdict:
+        """The input guard's verdict on one decoded RGB image, from the ``features``
+        :meth:`outputs` gave for its :meth:`pixels`."""
+        if self.guard is None:
+            return self.unguarded
+        return self.guard.verdict(self.guard.check(image), features)
+
+    def judge(
+        self, image: np.ndarray, tta: bool = False, laterality: str | None = None
+    ) -> tuple[np.ndarray, Verdict]:
+        """One decoded RGB image's class probabilities and guard verdict."""
+        probabilities, features = self.outputs(self.pixels(image, laterality), tta)
+        return self.combine(probabilities), self.verdict(image, features)
 
     def combine(self, probabilities: np.ndarray) -> np.ndarray:
         """One image's class probabilities from those of its :meth:`pixels` batch (the
@@ -140,20 +196,14 @@ class Predictor:
             return probabilities[0]
         return aggregate(probabilities, self.tiles.aggregate)
 
-    def image_probabilities(
-        self, image: np.ndarray, tta: bool = False, laterality: str | None = None
-    ) -> np.ndarray:
-        """One decoded RGB image's class probabilities."""
-        return self.combine(self.probabilities(self.pixels(image, laterality), tta))
-
     def predict(
         self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False
     ) -> list[Prediction]:
-        """Top-``k`` classes of each image file."""
-        probabilities = np.stack(
-            [
-                self.image_probabilities(image, tta, laterality)
-                for image, laterality in (decode_with_laterality(os.fspath(p)) for p in paths)
-            ]
-        )
-        return rank_classes(paths, probabilities, self.class_names, top_k)
+        """Top-``k`` classes of each image file, and its guard verdict."""
+        judged = [
+            self.judge(image, tta, laterality)
+            for image, laterality in (decode_with_laterality(os.fspath(p)) for p in paths)
+        ]
+        probabilities = np.stack([probabilities for probabilities, _ in judged])
+        verdicts = [verdict for _, verdict in judged]
+        return rank_classes(paths, probabilities, self.class_names, top_k, verdicts)

@@ -172,3 +172,25 @@ def heat_grid(images: Sequence[np.ndarray], titles: Sequence[str], columns: int 
         axis.imshow(image)
         axis.set_title(title, fontsize=7)
     return figure
+
+
+def guard_scores(scores: dict[str, np.ndarray], threshold: float) -> Figure:
+    """The input guard's score distributions, one histogram per group of images
+    (in-distribution and out-of-distribution), on a log scale, with the threshold."""
+    figure = Figure(figsize=(8, 3.6))
+    axis = figure.subplots()
+    values = np.concatenate([np.asarray(v, float) for v in scores.values()])
+    positive = values[values > 0]
+    low, high = (positive.min(), positive.max()) if len(positive) else (1e-3, 1.0)
+    bins = np.geomspace(min(low, threshold) / 1.1, max(high, threshold) * 1.1, 40)
+    for name, group in scores.items():
+        axis.hist(
+            np.clip(group, bins[0], None), bins=bins, alpha=0.5, label=f"{name} ({len(group)})"
+        )
+    axis.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}")
+    axis.set_xscale("log")
+    axis.set_xlabel("guard score (Mahalanobis distance to the nearest class mean)")
+    axis.set_ylabel("images")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    return figure

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.models.factory import FEATURE_LAYER
 
 
 def gradcam_layer(model: keras.Model) -> str:
@@ -28,8 +29,8 @@ def gradcam_layer(model: keras.Model) -> str:
         >>> gradcam_layer(build_model("resnet18", 2, image_size=64, weights=None))
         'layer4_1_out'
     """
-    if "head_pool" in {layer.name for layer in model.layers}:
-        pooled = model.get_layer("head_pool").input
+    if FEATURE_LAYER in {layer.name for layer in model.layers}:
+        pooled = model.get_layer(FEATURE_LAYER).input
         for layer in model.layers:
             if layer.output is pooled:
                 return layer.name

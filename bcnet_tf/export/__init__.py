@@ -4,6 +4,7 @@
 module       concept
 ===========  ======================================================================
 ``convert``  lean SavedModel, TFLite float32 / float16 / dynamic / int8
+``guard``    fitting the input guard: class means, shrunk covariance, threshold
 ``card``     the model card
 ``bundle``   ``export``: artifacts verified against Keras, atomic bundle, checksums
 ===========  ======================================================================
@@ -16,5 +17,14 @@ Example:
 
 from bcnet_tf.export.bundle import ExportError, ExportResult, export
 from bcnet_tf.export.convert import tflite_model, write_saved_model
+from bcnet_tf.export.guard import acceptance_threshold, fit_feature_guard
 
-__all__ = ["ExportError", "ExportResult", "export", "tflite_model", "write_saved_model"]
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "acceptance_threshold",
+    "export",
+    "fit_feature_guard",
+    "tflite_model",
+    "write_saved_model",
+]

@@ -5,6 +5,8 @@ A bundle holds::
     model.keras                 the Keras model (its label list inside)
     saved_model/                lean SavedModel (weights stored once)
     model_<quantize>.tflite     float32, float16, dynamic-range, int8
+    guard.npz                   the input guard's class means and covariance
+    guard_scores.png            the guard's scores: held-out images against probes
     labels.txt                  one class per line, in output order
     spec.json                   labels, input size and preprocessing, every artifact
                                 with its verification, the recommended TFLite file
@@ -13,8 +15,10 @@ A bundle holds::
     SHA256SUMS                  checksums of every file (``sha256sum -c SHA256SUMS``)
 
 Every artifact is run on held-out images and compared with the Keras model before the
-bundle is made final; the bundle is built in a hidden sibling folder and renamed into
-place, so a crash or a full disk leaves the previous bundle as it was.
+bundle is made final, and gets its own input-guard threshold, set on held-out
+in-distribution images (:mod:`bcnet_tf.export.guard`). The bundle is built in a hidden
+sibling folder and renamed into place, so a crash or a full disk leaves the previous
+bundle as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +39,16 @@ import numpy as np
 import tensorflow as tf
 
 from bcnet_tf import __version__
+from bcnet_tf.data.checks import check_image, colour_mode
 from bcnet_tf.data.mammo import preprocess_of
 from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.data.tiles import load_tiles
+from bcnet_tf.edge.guard import GUARD_FILE
 from bcnet_tf.edge.predictor import SPEC_FILE
-from bcnet_tf.edge.runtime import TFLiteModel
+from bcnet_tf.edge.runtime import FEATURES, PROBABILITIES, TFLiteModel
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.evaluation.plots import guard_scores, save_figure
 from bcnet_tf.export.card import model_card
 from bcnet_tf.export.convert import (
     QUANTIZATIONS,
@@ -48,7 +56,9 @@ from bcnet_tf.export.convert import (
     tflite_model,
     write_saved_model,
 )
+from bcnet_tf.export.guard import acceptance_threshold, fit_feature_guard
 from bcnet_tf.io import atomic_directory, refuse_inside_dataset
+from bcnet_tf.models.factory import FEATURE_LAYER, with_features
 from bcnet_tf.models.saving import ModelInfo, load_model, save_model
 from bcnet_tf.pathology.settings import from_model_extra
 from bcnet_tf.training.run_dir import ModelSource, RunDir, resolve_source
@@ -80,32 +90,85 @@ def _sample(records: list[ImageRecord], count: int, seed: int) -> list[ImageReco
     return [records[i] for i in sorted(order)]
 
 
-def _images(
-    source: ModelSource, info: ModelInfo, calibration: int, holdout: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Calibration pixels (training part) and held-out pixels with their label ids."""
+@dataclass
+class _Parts:
+    """The records an export draws on: training, held-out (verification) and the part
+    that sets the guard's threshold, with the names of the last two."""
+
+    train: list[ImageRecord]
+    held_out: list[ImageRecord]
+    threshold: list[ImageRecord]
+    held_out_name: str
+    threshold_name: str
+
+
+def _parts(source: ModelSource, seed: int) -> _Parts:
     if source.split is not None:
-        train, held_out = source.split.train, source.split.test or source.split.val
+        held_out_name = "test" if source.split.test else "val"
+        threshold_name = "val" if source.split.val else held_out_name
+        parts = source.split.parts
+        train, held_out = source.split.train, parts.get(held_out_name, [])
+        threshold = parts.get(threshold_name, [])
     else:  # a model file on a dataset: two disjoint random halves
         order = np.random.default_rng(seed).permutation(len(source.records))
         half = len(order) // 2
         held_out = [source.records[i] for i in sorted(order[:half])]
         train = [source.records[i] for i in sorted(order[half:])]
+        threshold, held_out_name, threshold_name = held_out, "held-out half", "held-out half"
     if not train or not held_out:
         raise BcnetError("export needs training images (calibration) and held-out images.")
-    train, held_out = _sample(train, calibration, seed), _sample(held_out, holdout, seed)
-    labels = np.array([info.class_names.index(r.label) for r in held_out])
+    return _Parts(train, held_out, threshold, held_out_name, threshold_name)
+
+
+def _load(
+    records: list[ImageRecord], info: ModelInfo, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of ``count`` records as the model takes them (at most ``count``
+    tissue tiles for a tile-mode model), and each image's (tile's) label id."""
+    records = _sample(records, count, seed)
+    labels = np.array([info.class_names.index(r.label) for r in records])
     stain, tiles = from_model_extra(info.extra)
-    if tiles is not None:  # the model takes tiles: calibrate and verify on tiles
-        calibration_tiles, _ = load_tiles([r.path for r in train], tiles, stain)
-        held_out_tiles, owners = load_tiles([r.path for r in held_out], tiles, stain)
-        return calibration_tiles[:calibration], held_out_tiles[:holdout], labels[owners][:holdout]
-    preprocess = preprocess_of(info.extra)
-    return (
-        load_files([r.path for r in train], info.image_size, stain, preprocess),
-        load_files([r.path for r in held_out], info.image_size, stain, preprocess),
-        labels,
-    )
+    if tiles is None:
+        preprocess = preprocess_of(info.extra)
+        return load_files([r.path for r in records], info.image_size, stain, preprocess), labels
+    pixels, owners = load_tiles([r.path for r in records], tiles, stain)
+    return pixels[:count], labels[owners][:count]
+
+
+def _probes(held_out: np.ndarray, seed: int, count: int = 16) -> dict[str, np.ndarray]:
+    """Images unlike any training image: uniform noise, and held-out images with
+    their pixels shuffled (the same colours, no structure)."""
+    rng = np.random.default_rng(seed)
+    picked = held_out[:count]
+    flat = picked.reshape(len(picked), -1, picked.shape[-1])
+    shuffled = np.stack([image[rng.permutation(len(image))] for image in flat])
+    return {
+        "noise": rng.integers(0, 256, picked.shape, dtype=np.uint8),
+        "shuffled pixels": shuffled.reshape(picked.shape),
+    }
+
+
+Outputs = dict[str, np.ndarray]
+
+
+def _batched(run: Callable[[np.ndarray], Outputs], pixels: np.ndarray, size: int = 32) -> Outputs:
+    """``run`` on float32 batches of ``size`` images, its named outputs concatenated."""
+    chunks = [
+        {
+            name: np.asarray(value)
+            for name, value in run(pixels[i : i + size].astype("float32")).items()
+        }
+        for i in range(0, len(pixels), size)
+    ]
+    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+
+def _keras_run(model: keras.Model) -> Callable[[np.ndarray], Outputs]:
+    """Probabilities (and features, when the model has them) of a pixel batch."""
+    dual = with_features(model)
+    if dual is None:
+        return lambda pixels: {PROBABILITIES: model.predict_on_batch(pixels)}
+    return dual.predict_on_batch
 
 
 def _compare(
@@ -171,6 +234,9 @@ def export(
     holdout: int = 200,
     agreement_threshold: float = 0.98,
     calibration_images: np.ndarray | None = None,
+    guard: bool = True,
+    guard_acceptance: float = 0.975,
+    guard_images: int = 1000,
     trust: bool = False,
     seed: int = 0,
 ) -> ExportResult:
@@ -188,6 +254,12 @@ def export(
         agreement_threshold: least top-1 agreement with Keras for quantised files; an
             int8 file under it is kept but flagged, and float16 is recommended instead.
         calibration_images: use these pixels for int8 calibration instead.
+        guard: fit the input guard (needs a model with a ``head_pool`` layer, as every
+            model of the zoo has).
+        guard_acceptance: share of held-out in-distribution images the guard's
+            threshold is set to accept (the validation part's, else the held-out one's).
+        guard_images: most training images (tiles) the guard is fitted on, and most
+            images its threshold is set on.
         trust: allow code (Lambda layers) in the model file.
 
     Raises:
@@ -209,7 +281,9 @@ def export(
     name = resolved.run_dir.name if resolved.run_dir else resolved.model_path.stem
     bundle = Path(out) if out else Path("saved_models") / f"{name}-bundle"
     refuse_inside_dataset(bundle, resolved.index.root)
-    train_pixels, held_out, labels = _images(resolved, info, calibration, holdout, seed)
+    parts = _parts(resolved, seed)
+    train_pixels, _ = _load(parts.train, info, calibration, seed)
+    held_out, labels = _load(parts.held_out, info, holdout, seed)
     if calibration_images is not None:
         train_pixels = calibration_images
     if "int8" in quantize and "tflite" in formats and len(train_pixels) < min(100, calibration):
@@ -217,16 +291,26 @@ def export(
             f"int8 calibration on only {len(train_pixels)} images (100+ recommended).",
             stacklevel=2,
         )
-    reference = model.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
+    guarded = guard and with_features(model) is not None
+    groups = {f"held-out ({parts.held_out_name})": held_out}
+    if guarded:
+        if parts.threshold is not parts.held_out:
+            threshold_pixels, _ = _load(parts.threshold, info, guard_images, seed)
+            groups[f"threshold ({parts.threshold_name})"] = threshold_pixels
+        groups.update(_probes(held_out, seed))
+    pixels = np.concatenate(list(groups.values()))
+    reference = _batched(_keras_run(model), pixels)
     as_trained = (
-        reference
+        reference[PROBABILITIES][: len(held_out)]
         if model is trained
         else trained.predict(held_out.astype(np.float32), batch_size=32, verbose=0)
     )
-    precision_change = _compare("as trained", as_trained, reference, labels, 1.0)
+    precision_change = _compare(
+        "as trained", as_trained, reference[PROBABILITIES][: len(held_out)], labels, 1.0
+    )
     _remove_stale_builds(bundle)
     with atomic_directory(bundle) as folder:
-        artifacts = _write_artifacts(
+        artifacts, outputs = _write_artifacts(
             model,
             info,
             folder,
@@ -234,13 +318,26 @@ def export(
             quantize,
             train_pixels,
             int8_io,
-            held_out,
+            pixels,
             labels,
             reference,
             agreement_threshold,
         )
         spec = _spec(info, artifacts, resolved, agreement_threshold)
         spec["float32_vs_trained_precision"] = precision_change
+        if guarded:
+            spec["guard"] = _fit_guard(
+                folder,
+                model,
+                info,
+                parts,
+                groups,
+                reference,
+                outputs,
+                guard_acceptance,
+                guard_images,
+                seed,
+            )
         (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         (folder / "labels.txt").write_text("\n".join(info.class_names) + "\n", encoding="utf-8")
         metrics = _evaluation_metrics(resolved)
@@ -251,6 +348,67 @@ def export(
     return ExportResult(bundle, spec)
 
 
+def _fit_guard(
+    folder: Path,
+    model: keras.Model,
+    info: ModelInfo,
+    parts: _Parts,
+    groups: dict[str, np.ndarray],
+    reference: Outputs,
+    outputs: dict[str, Outputs],
+    acceptance: float,
+    count: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Fit the guard on training features, write it and its score figure, set each
+    artifact's threshold; the ``guard`` entry of ``spec.json``."""
+    train_pixels, train_labels = _load(parts.train, info, count, seed)
+    train_features = _batched(_keras_run(model), train_pixels)[FEATURES]
+    fitted = fit_feature_guard(train_features, train_labels)
+    fitted.save(folder / GUARD_FILE)
+    min_side = max(1, min(info.image_size) // 4)
+    colour = colour_mode(train_pixels)
+    pixels = np.concatenate(list(groups.values()))
+    failed = np.array([check_image(image, min_side, colour) is not None for image in pixels])
+    bounds = np.cumsum([0, *(len(group) for group in groups.values())])
+    slices = {name: slice(bounds[i], bounds[i + 1]) for i, name in enumerate(groups)}
+    threshold_group = next((n for n in groups if n.startswith("threshold")), next(iter(groups)))
+
+    def judge(features: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        scores = fitted.score(features)
+        threshold = acceptance_threshold(scores[slices[threshold_group]], acceptance)
+        return scores, threshold, (scores <= threshold) & ~failed
+
+    scores, reference_threshold, reference_accepted = judge(reference[FEATURES])
+    figure = guard_scores({n: scores[s] for n, s in slices.items()}, reference_threshold)
+    save_figure(figure, folder / "guard_scores.png")
+    thresholds, accepted, agreement = {}, {}, {}
+    for file, output in outputs.items():
+        _, thresholds[file], decisions = judge(output[FEATURES])
+        accepted[file] = {n: float(decisions[s].mean()) for n, s in slices.items()}
+        agreement[file] = float(np.mean(decisions == reference_accepted))
+    return {
+        "file": GUARD_FILE,
+        "method": "Mahalanobis distance of the pooled features to the nearest class mean, "
+        "shared Ledoit-Wolf shrunk covariance",
+        "features": FEATURE_LAYER,
+        "dimensions": int(fitted.means.shape[1]),
+        "components": int(fitted.basis.shape[1]),
+        "fitted_on": {"part": "train", "images": len(train_pixels)},
+        "threshold_set_on": {
+            "part": parts.threshold_name,
+            "group": threshold_group,
+            "images": len(groups[threshold_group]),
+        },
+        "acceptance_target": acceptance,
+        "checks": {"min_side": min_side, "colour": colour},
+        "thresholds": thresholds,
+        "accepted": accepted,
+        "agreement_with_keras": agreement,
+        "figure": "guard_scores.png",
+    }
+
+
 def _write_artifacts(
     model: keras.Model,
     info: ModelInfo,
@@ -259,17 +417,26 @@ def _write_artifacts(
     quantize: tuple[str, ...],
     calibration: np.ndarray,
     int8_io: bool,
-    held_out: np.ndarray,
+    pixels: np.ndarray,
     labels: np.ndarray,
-    reference: np.ndarray,
+    reference: Outputs,
     threshold: float,
-) -> dict[str, dict[str, Any]]:
-    """Write and verify each artifact; raise ExportError if a float one disagrees."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Outputs]]:
+    """Write each artifact, run it on ``pixels`` (the held-out images first) and verify
+    it; raise ExportError if a float one disagrees. Each artifact's entry, and outputs."""
     artifacts: dict[str, dict[str, Any]] = {}
-    pixels = held_out.astype(np.float32)
+    outputs: dict[str, Outputs] = {}
+    held_out = len(labels)
 
-    def record(file: str, kind: str, check_name: str, probabilities: np.ndarray) -> None:
-        check = _compare(check_name, probabilities, reference, labels, threshold)
+    def record(file: str, kind: str, check_name: str, run: Callable[[np.ndarray], Outputs]) -> None:
+        outputs[file] = _batched(run, pixels)
+        check = _compare(
+            check_name,
+            outputs[file][PROBABILITIES][:held_out],
+            reference[PROBABILITIES][:held_out],
+            labels,
+            threshold,
+        )
         path = folder / file
         size = (
             sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
@@ -284,21 +451,21 @@ def _write_artifacts(
     if "keras" in formats:
         save_model(model, folder / "model.keras", info)
         reloaded, _ = load_model(folder / "model.keras")
-        record("model.keras", "keras", "keras", reloaded.predict(pixels, verbose=0))
+        record("model.keras", "keras", "keras", _keras_run(reloaded))
     saved_model = write_saved_model(model, folder / "saved_model")
     if "savedmodel" in formats:
         loaded = tf.saved_model.load(str(saved_model))  # keep a reference while serving
-        record("saved_model", "savedmodel", "savedmodel", loaded.serve(tf.constant(pixels)).numpy())
+        record("saved_model", "savedmodel", "savedmodel", lambda x: loaded.serve(tf.constant(x)))
     if "tflite" in formats:
         for mode in quantize:
             label = "float32" if mode == "none" else mode
             file = f"model_{label}.tflite"
             blob = tflite_model(saved_model, mode, calibration, int8_io and mode == "int8")
             (folder / file).write_bytes(blob)
-            record(file, "tflite", label, TFLiteModel(folder / file).predict(held_out))
+            record(file, "tflite", label, TFLiteModel(folder / file).run)
     if "savedmodel" not in formats:
         shutil.rmtree(saved_model)
-    return artifacts
+    return artifacts, outputs
 
 
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:

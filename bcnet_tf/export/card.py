@@ -53,6 +53,52 @@ def _metrics_section(metrics: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _guard_section(guard: dict[str, Any] | None) -> list[str]:
+    if guard is None:
+        return [
+            "No input guard in this bundle: every image gets a class, whatever it shows.",
+        ]
+    groups = list(next(iter(guard["accepted"].values()), {}))
+    rows = [
+        f"| `{file}` | {guard['thresholds'][file]:.4g} | "
+        + " | ".join(f"{accepted[group]:.1%}" for group in groups)
+        + f" | {guard['agreement_with_keras'][file]:.1%} |"
+        for file, accepted in guard["accepted"].items()
+    ]
+    checks = guard["checks"]
+    return [
+        "Before a class is shown, each image passes two stages; an image failing either is",
+        'reported as "this image does not look like the images this model was trained on".',
+        "",
+        f"1. Image checks on the decoded image: not blank, not saturated, at least "
+        f"{checks['min_side']} px per side, colour mode `{checks['colour']}` as in training.",
+        f"2. {guard['method']}, on the {guard['dimensions']}-dimensional `{guard['features']}` "
+        f"features ({guard['components']} covariance directions kept), fitted on "
+        f"{guard['fitted_on']['images']} images of the `{guard['fitted_on']['part']}` part.",
+        "",
+        f"Each file's threshold accepts {guard['acceptance_target']:.0%} of the "
+        f"{guard['threshold_set_on']['images']} images of the "
+        f"`{guard['threshold_set_on']['part']}` part (split-conformal quantile of that file's "
+        "own scores). Share of images accepted (both stages), and agreement of the "
+        "accept/reject decisions with the Keras model:",
+        "",
+        f"| file | threshold | {' | '.join(groups)} | agreement |",
+        "|---" * (len(groups) + 3) + "|",
+        *rows,
+        "",
+        '"noise" is uniform noise and "shuffled pixels" held-out images with their pixels',
+        "shuffled: generic probes, not a measurement on real out-of-distribution images.",
+        "",
+        f"![guard scores]({guard['figure']})",
+        "",
+        "Limits: the guard says whether an image resembles the training images, not whether",
+        "it is of diagnostic quality, nor whether the answer is right. By design about",
+        f"{1 - guard['acceptance_target']:.0%} of in-distribution images are rejected. Images "
+        "of the same modality but another scanner, site or body part may be accepted or",
+        "rejected: measure it on your own images before relying on it.",
+    ]
+
+
 def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
     """Markdown model card for a bundle's ``spec.json`` and evaluation ``metrics``."""
     artifacts = [
@@ -98,11 +144,17 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
         "|---|---|---|---|---|---|",
         *artifacts,
         "",
+        "## Input guard (out-of-distribution check)",
+        "",
+        *_guard_section(spec.get("guard")),
+        "",
         "## Limitations",
         "",
         "- Performance was measured on one dataset; other scanners, stains, populations and",
         "  acquisition protocols will shift it. Validate locally before any use.",
         "- Confidence intervals cover sampling of the test patients, not dataset shift.",
+        "- The input guard flags images unlike the training images; it does not catch",
+        "  every such image, and it is no check of image quality (see above).",
         "- Grad-CAM overlays show where the model looked, not why; they are no proof of",
         "  correctness.",
         "- Quantised (int8) files trade a little agreement for size and speed: see above.",

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bcnet_tf.models.factory import with_features
+
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 
@@ -54,15 +56,22 @@ def float32_model(model: keras.Model) -> keras.Model:
 
 def write_saved_model(model: keras.Model, directory: str | os.PathLike[str]) -> Path:
     """Write ``model`` as a SavedModel with one ``serve`` endpoint (also
-    ``serving_default``) taking ``(batch, h, w, 3)`` float32 raw pixels.
+    ``serving_default``) taking ``(batch, h, w, 3)`` float32 raw pixels and returning
+    ``{"probabilities": ...}``, plus the pooled backbone ``"features"`` the input guard
+    scores when the model has them; TFLite files converted from it keep both outputs.
 
     Example:
         >>> write_saved_model(model, "bundle/saved_model")  # doctest: +SKIP
     """
+    dual = with_features(model)
     archive = keras.export.ExportArchive()
     archive.add_endpoint(
         "serve",
-        lambda images: model(images, training=False),
+        lambda images: (
+            dual(images, training=False)
+            if dual is not None
+            else {"probabilities": model(images, training=False)}
+        ),
         input_signature=[keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="float32")],
     )
     archive.write_out(os.fspath(directory), verbose=False)

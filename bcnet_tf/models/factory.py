@@ -11,6 +11,26 @@ from bcnet_tf.models.preprocessing import preprocessing_layer
 from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, ModelSpec, get_spec
 from bcnet_tf.models.weights import WeightsError, fetch_imagenet, load_weights
 
+#: The layer whose output is a model's pooled backbone features (the head's input).
+FEATURE_LAYER = "head_pool"
+
+
+def with_features(model: keras.Model) -> keras.Model | None:
+    """``model`` with two named outputs, ``probabilities`` and its pooled backbone
+    ``features`` (same layers, same weights); ``None`` for a model without a
+    :data:`FEATURE_LAYER`.
+
+    Example:
+        >>> import numpy as np
+        >>> dual = with_features(build_model("resnet9", 2, image_size=32))
+        >>> {name: tuple(value.shape) for name, value in dual(np.zeros((1, 32, 32, 3))).items()}
+        {'probabilities': (1, 2), 'features': (1, 512)}
+    """
+    if FEATURE_LAYER not in {layer.name for layer in model.layers}:
+        return None
+    outputs = {"probabilities": model.outputs[0], "features": model.get_layer(FEATURE_LAYER).output}
+    return keras.Model(model.input, outputs, name=f"{model.name}_with_features")
+
 
 def _size(image_size: int | Sequence[int] | None, spec: ModelSpec) -> tuple[int, int]:
     if image_size is None:

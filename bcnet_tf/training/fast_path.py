@@ -23,6 +23,7 @@ from bcnet_tf.console import progress_bar
 from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.pipeline import make_dataset
 from bcnet_tf.data.splits import Split
+from bcnet_tf.models.factory import FEATURE_LAYER
 from bcnet_tf.models.registry import HEAD_LAYERS
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.training.config import TrainConfig
@@ -38,7 +39,7 @@ def backbone_is_frozen(model: keras.Model) -> bool:
 def head_model(model: keras.Model) -> keras.Model:
     """A model from pooled features to predictions, made of ``model``'s own head layers
     (except the pooling), so training it trains ``model``."""
-    pool = model.get_layer("head_pool")
+    pool = model.get_layer(FEATURE_LAYER)
     inputs = keras.Input(pool.output.shape[1:], name="features")
     x = inputs
     for layer in model.layers[model.layers.index(pool) + 1 :]:
@@ -54,7 +55,7 @@ def extract_features(
 ) -> np.ndarray:
     """Pooled backbone features of every image in ``images`` (batches of pixels, labels
     ignored), optionally augmented first; with a progress bar."""
-    extractor = keras.Model(model.input, model.get_layer("head_pool").output)
+    extractor = keras.Model(model.input, model.get_layer(FEATURE_LAYER).output)
     pixels = images.element_spec[0]
 
     # One trace for every batch size (the last batch is usually smaller).

@@ -1,4 +1,5 @@
-"""The Gradio demo in headless Chromium: upload an image, read the probabilities."""
+"""The Gradio demo in headless Chromium: upload an image, read the probabilities and
+the input guard's verdict."""
 
 import shutil
 import socket
@@ -44,9 +45,11 @@ def test_upload_and_read_the_result(bundle: Path, lesion_model: tuple[Path, Path
             result = page.get_by_test_id("label-output-value")
             result.wait_for(timeout=60_000)
             text = result.inner_text()
+            guard = page.locator("#guard").inner_text()
             overlays = page.locator("img").count()
             browser.close()
     finally:
         app.close()
     assert "lesion" in text.splitlines()[0]
+    assert "Input guard: in distribution" in guard
     assert overlays >= 2  # the upload and the Grad-CAM overlay
