@@ -32,6 +32,7 @@ from bcnet_tf.errors import DatasetError
 from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.settings import ImageSize
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -40,13 +41,6 @@ def _parallel_map(ds: tf.data.Dataset, function) -> tf.data.Dataset:
     """``ds.map`` in parallel, without AutoGraph: these functions use ``tf.cond``
     rather than Python control flow, so converting them is pure start-up cost."""
     return ds.map(tf.autograph.experimental.do_not_convert(function), num_parallel_calls=AUTOTUNE)
-
-
-def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    height, width = image_size
-    return int(height), int(width)
 
 
 def load_files(
@@ -63,7 +57,7 @@ def load_files(
         >>> load_files(["scan.png"], 224).shape  # doctest: +SKIP
         (1, 224, 224, 3)
     """
-    size = _size(image_size)
+    size = ImageSize.of(image_size)
     resized = [resize_image(load_prepared(p, size, preprocess), size).numpy() for p in paths]
     return np.stack([stain(image) if stain else image for image in resized])
 
@@ -248,7 +242,7 @@ def make_dataset(
     if label_mode not in ("categorical", "int"):
         raise ValueError(f"label_mode must be 'categorical' or 'int', not {label_mode!r}")
     labels = _label_ids(records, class_names)
-    size = _size(image_size)
+    size = ImageSize.of(image_size)
 
     def decoded(indices: np.ndarray, cache_suffix: str = "") -> tf.data.Dataset:
         if training and cache is None:  # no cache: shuffle the file list, cheaply
@@ -313,7 +307,7 @@ def epoch_batches(
         records,
         labels,
         np.arange(len(records)),
-        _size(image_size),
+        ImageSize.of(image_size),
         cache,
         "",
         None,

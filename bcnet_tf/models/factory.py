@@ -8,16 +8,9 @@ from typing import Any
 import keras
 
 from bcnet_tf.models.preprocessing import preprocessing_layer
-from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, ModelSpec, get_spec
+from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, get_spec
 from bcnet_tf.models.weights import WeightsError, fetch_imagenet, load_weights
-
-
-def _size(image_size: int | Sequence[int] | None, spec: ModelSpec) -> tuple[int, int]:
-    if image_size is None:
-        return spec.default_size, spec.default_size
-    if isinstance(image_size, int):
-        return image_size, image_size
-    return int(image_size[0]), int(image_size[1])
+from bcnet_tf.settings import ImageSize
 
 
 def _head(features: Any, num_classes: int, head: HeadConfig) -> Any:
@@ -99,7 +92,8 @@ def build_model(
     Args:
         name: a registered name (``bcnet-tf models`` lists them).
         num_classes: output classes.
-        image_size: input side or ``(height, width)``; default: the model's.
+        image_size: input side, ``(height, width)`` or an
+            :class:`~bcnet_tf.settings.ImageSize`; default: the model's square.
         weights: ``None``, ``"imagenet"`` or a weights file (see
             :mod:`bcnet_tf.models.weights`).
         head: override the model's classifier head.
@@ -117,7 +111,7 @@ def build_model(
     spec = get_spec(name)
     if num_classes < 2:
         raise WeightsError(f"num_classes must be at least 2, not {num_classes}")
-    height, width = _size(image_size, spec)
+    height, width = ImageSize.of(spec.default_size if image_size is None else image_size)
     inputs = keras.Input((height, width, 3), name="image")
     features = spec.builder(preprocessing_layer(spec.preprocessing)(inputs))
     outputs = _head(features, num_classes, head or spec.head)
