@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import JPEGLSLossless, RLELossless
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.dicom import PatientIdWarning, pseudonym, read_dicom, read_dicom_header
 from bcnet_tf.data.layouts import discover
 from bcnet_tf.errors import BcnetError, ImageDecodeError
-from tests.dicom_files import pydicom, write_dicom
+from tests.dicom_files import pydicom, transcode_with_gdcm, write_dicom
 
 RAMP = np.arange(4096, dtype=np.uint16).reshape(64, 64)  # every 12-bit value once
 
@@ -54,6 +55,53 @@ def test_window_linear_monochrome2_any_syntax(tmp_path: Path, compress) -> None:
     )
     assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
     assert read_dicom_header(path).transfer_syntax != ""
+
+
+@pytest.fixture
+def gdcm_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JPEG 2000 and JPEG Lossless SV1 decode with python-gdcm alone, as in a
+    ``bcnet_tf[dicom]`` install (other decoders a development install has are hidden)."""
+    for syntax in (JPEG2000Lossless, JPEGLosslessSV1):
+        decoder = get_decoder(syntax)
+        if "gdcm" not in decoder.available_plugins:
+            pytest.skip("python-gdcm is not installed")
+        # pydicom keeps a decoder's usable plugins in this dict (no public setter)
+        monkeypatch.setattr(decoder, "_available", {"gdcm": decoder._available["gdcm"]})
+
+
+def test_jpeg2000_lossless_decodes_to_the_written_pixels(tmp_path: Path, gdcm_decodes) -> None:
+    pytest.importorskip("openjpeg")  # pylibjpeg-openjpeg: the encoder (32x32 at least)
+    path = write_dicom(
+        tmp_path / "j2k.dcm",
+        RAMP,
+        bits_stored=12,
+        compress=JPEG2000Lossless,
+        WindowCenter=2000,
+        WindowWidth=1001,
+    )
+    assert read_dicom_header(path).transfer_syntax == "JPEG 2000 Image Compression (Lossless Only)"
+    assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
+
+
+def test_jpeg2000_from_another_encoder_matches_its_uncompressed_twin(gdcm_decodes) -> None:
+    """pydicom ships one MR slice twice: uncompressed and as another encoder's JPEG 2000."""
+    from pydicom.data import get_testdata_file
+
+    plain = read_dicom(get_testdata_file("MR_small.dcm")).rgb
+    compressed = read_dicom(get_testdata_file("MR_small_jp2klossless.dcm"))
+    assert compressed.header.transfer_syntax.startswith("JPEG 2000")
+    assert plain.std() > 10  # a real image, not a blank
+    np.testing.assert_array_equal(compressed.rgb, plain)
+
+
+def test_jpeg_lossless_sv1_decodes_to_the_written_pixels(tmp_path: Path, gdcm_decodes) -> None:
+    plain = write_dicom(
+        tmp_path / "plain.dcm", RAMP, bits_stored=12, WindowCenter=2000, WindowWidth=1001
+    )
+    path = transcode_with_gdcm(plain, tmp_path / "sv1.dcm", "JPEGLosslessProcess14_1")
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == JPEGLosslessSV1
+    assert len(pydicom.dcmread(path).PixelData) != RAMP.nbytes  # encapsulated, encoded
+    assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
 
 
 def test_monochrome1_is_inverted_after_the_window(tmp_path: Path) -> None:
