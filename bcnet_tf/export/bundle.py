@@ -102,8 +102,8 @@ def _images(
         return calibration_tiles[:calibration], held_out_tiles[:holdout], labels[owners][:holdout]
     preprocess = preprocess_of(info.extra)
     return (
-        load_files([r.path for r in train], info.image_size, stain, preprocess),
-        load_files([r.path for r in held_out], info.image_size, stain, preprocess),
+        load_files(train, info.image_size, stain, preprocess),
+        load_files(held_out, info.image_size, stain, preprocess),
         labels,
     )
 

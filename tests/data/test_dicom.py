@@ -14,8 +14,10 @@ from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELo
 
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.dicom import PatientIdWarning, pseudonym, read_dicom, read_dicom_header
+from bcnet_tf.data.duplicates import hash_images
 from bcnet_tf.data.layouts import discover
-from bcnet_tf.errors import BcnetError, ImageDecodeError
+from bcnet_tf.data.pipeline import load_files, make_dataset
+from bcnet_tf.errors import BcnetError, DatasetError, ImageDecodeError
 from tests.dicom_files import pydicom, transcode_with_gdcm, write_dicom
 
 RAMP = np.arange(4096, dtype=np.uint16).reshape(64, 64)  # every 12-bit value once
@@ -221,6 +223,47 @@ def test_multi_frame_is_refused_unless_a_frame_is_chosen(tmp_path: Path) -> None
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
     second = read_dicom(path, frame=1).rgb[..., 0].astype(float)
     assert_display(second, _linear(RAMP[::-1].astype(float), 2048, 4096))
+
+
+def test_a_manifest_frame_column_chooses_the_frame_of_multi_frame_files(tmp_path: Path) -> None:
+    window = {"bits_stored": 12, "WindowCenter": 2048, "WindowWidth": 4096}
+    frames = np.stack([RAMP, RAMP[::-1], np.ascontiguousarray(RAMP.T)])
+    write_dicom(tmp_path / "mf.dcm", frames, patient_id="P1", **window)
+    write_dicom(tmp_path / "unchosen.dcm", frames[:2], patient_id="P2", **window)
+    write_dicom(tmp_path / "single.dcm", RAMP, patient_id="P3", **window)
+    write_dicom(tmp_path / "short.dcm", frames[:2], patient_id="P4", **window)
+    manifest = tmp_path / "manifest.csv"
+    rows = ["mf.dcm,benign,2", "unchosen.dcm,benign,", "single.dcm,malignant,", "short.dcm,x,5"]
+    manifest.write_text("path,label,frame\n" + "\n".join(rows) + "\n")
+
+    index = discover(manifest)
+    chosen = {Path(r.path).name: r.frame for r in index.records}
+    assert chosen == {"mf.dcm": 2, "single.dcm": None}
+    reasons = {Path(s.path).name: s.reason for s in index.skipped}
+    assert "2 frames and none chosen" in reasons["unchosen.dcm"]
+    assert "frame 5 of 2" in reasons["short.dcm"]
+
+    third = _linear(RAMP.T.astype(float), 2048, 4096)  # frame 2, as the test wrote it
+    record = next(r for r in index.records if r.frame == 2)
+    assert_display(load_files([record], 64)[0, ..., 0].astype(float), third)
+    images, _ = next(iter(make_dataset(index.records, index.class_names, image_size=64)))
+    assert_display(images[index.records.index(record), ..., 0].numpy(), third)
+    assert all(h.error is None for h in hash_images(index.records, progress=False))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["mf.dcm,benign,second"], r"line 2: frame 'second' is not a frame number"),
+        (["mf.dcm,benign,0", "mf.dcm,benign,1"], r"lines 2 and 3: mf.dcm is listed with frames"),
+    ],
+)
+def test_bad_frame_rows_name_the_manifest_line(tmp_path: Path, rows, message) -> None:
+    write_dicom(tmp_path / "mf.dcm", np.stack([RAMP, RAMP]), bits_stored=12)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,frame\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=message):
+        discover(manifest)
 
 
 def test_cut_pixel_data_gives_one_line_naming_the_file(tmp_path: Path) -> None:
