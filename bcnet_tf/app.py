@@ -2,6 +2,10 @@
 image, read the class probabilities and see the Grad-CAM overlay. An image the bundle's
 input guard rejects gets that message instead of classes.
 
+A picture goes into the image box; a DICOM file (or any file the data layer decodes:
+16-bit PNG, TIFF, ...) into the file box, where it is decoded as in training (DICOM
+windowing, laterality for the bundle's preprocessing) and wins over the picture.
+
 Probabilities come from the bundle's recommended TFLite file (what a device would
 run); the overlay from the bundle's Keras model. Needs ``pip install bcnet_tf[app]``.
 
@@ -17,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from bcnet_tf.data.decode import decode_with_laterality
 from bcnet_tf.edge.predictor import Predictor
+from bcnet_tf.errors import BcnetError
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
 from bcnet_tf.models.saving import load_model
@@ -33,13 +39,21 @@ def build_app(bundle: str | os.PathLike[str]) -> Any:
     predictor = Predictor(bundle)
     model, _ = load_model(Path(bundle) / "model.keras")
 
-    def classify(image: np.ndarray | None) -> tuple[dict[str, float], np.ndarray | None, str]:
-        if image is None:
+    def classify(
+        image: np.ndarray | None, file: str | None
+    ) -> tuple[dict[str, float], np.ndarray | None, str]:
+        if file is not None:
+            try:
+                decoded, laterality = decode_with_laterality(file)
+            except BcnetError as error:  # one line in the page, naming the file
+                raise gr.Error(str(error)) from None
+        elif image is not None:
+            decoded, laterality = np.asarray(image, np.uint8)[..., :3], None
+        else:
             return {}, None, ""
-        image = np.asarray(image, np.uint8)[..., :3]
-        pixels = predictor.pixels(image)
+        pixels = predictor.pixels(decoded, laterality)
         tile_probabilities, features = predictor.outputs(pixels)
-        verdict = predictor.verdict(image, features)
+        verdict = predictor.verdict(decoded, features)
         if verdict.in_distribution is False:
             return {}, None, f"**{verdict.message}**"
         probabilities = predictor.combine(tile_probabilities)
@@ -56,11 +70,17 @@ def build_app(bundle: str | os.PathLike[str]) -> Any:
             f"{DISCLAIMER}\n\nModel file: `{predictor.artifact}`."
         )
         with gr.Row():
-            image = gr.Image(type="numpy", image_mode="RGB", label="image")
+            with gr.Column():
+                image = gr.Image(type="numpy", image_mode="RGB", label="image")
+                file = gr.File(
+                    type="filepath",
+                    label="or a DICOM (or other image) file, used instead",
+                    elem_id="image-file",
+                )
             with gr.Column():
                 guard = gr.Markdown(elem_id="guard")
                 label = gr.Label(num_top_classes=len(predictor.class_names), label="probabilities")
                 heat = gr.Image(type="numpy", label="Grad-CAM")
         button = gr.Button("Classify", variant="primary")
-        button.click(classify, inputs=image, outputs=[label, heat, guard])
+        button.click(classify, inputs=[image, file], outputs=[label, heat, guard])
     return app

@@ -23,6 +23,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import numbers
+import re
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields  # noqa: F401  (dataclass: example)
 from functools import cached_property
@@ -185,6 +188,66 @@ def _nested_flags(cls: type, item: Field[Any]) -> Iterator[tuple[str, Field[Any]
         )
 
 
+class ImageSize(NamedTuple):
+    """A model input's size in pixels, as a flag writes it: ``224`` (square) or
+    ``512x416`` (height x width); JSON holds ``[height, width]``.
+
+    Example:
+        >>> ImageSize.parse("512x416"), ImageSize.of(224)
+        (ImageSize(height=512, width=416), ImageSize(height=224, width=224))
+        >>> str(ImageSize(512, 416)), str(ImageSize(224, 224))
+        ('512x416', '224')
+    """
+
+    height: int
+    width: int
+
+    def __str__(self) -> str:
+        return str(self.height) if self.height == self.width else f"{self.height}x{self.width}"
+
+    @classmethod
+    def parse(cls, text: str) -> ImageSize:
+        """``"224"`` or ``"512x416"`` (``x``, ``X`` or the multiplication sign) -> an
+        :class:`ImageSize`."""
+        parts = re.split(r"[xX\N{MULTIPLICATION SIGN}]", text.strip())
+        if len(parts) > 2 or not all(part.strip().isdigit() for part in parts):
+            raise ValueError(
+                f"an image size is one number (224) or height x width (512x416), not {text!r}"
+            )
+        sides = [int(part) for part in parts]
+        return cls.of(sides if len(sides) == 2 else sides[0])
+
+    @classmethod
+    def of(cls, value: int | str | Sequence[int]) -> ImageSize:
+        """An :class:`ImageSize` from a side (square), a text (:meth:`parse`) or
+        ``(height, width)``."""
+        if isinstance(value, str):
+            return cls.parse(value)
+        if _is_integer(value):
+            value = (value, value)
+        if (
+            not isinstance(value, Sequence)
+            or len(value) != 2
+            or not all(_is_integer(side) for side in value)
+            or min(value) < 1
+        ):
+            raise ValueError(
+                f"an image size is a positive side or [height, width] in pixels, not {value!r}"
+            )
+        return cls(int(value[0]), int(value[1]))
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _image_size(text: str) -> ImageSize:
+    try:
+        return ImageSize.parse(text)
+    except ValueError as error:  # argparse prints this message (not a generic one)
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _optional_text(text: str) -> str | None:
     return None if text.lower() in ("none", "null") else text
 
@@ -209,6 +272,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "int | None": _optional(int),
     "float | None": _optional(float),
     "str | int | None": _text_or_int,
+    "ImageSize": _image_size,
+    "ImageSize | None": _optional(_image_size),
 }
 
 
@@ -216,6 +281,10 @@ def _annotation(kind: Any) -> str:
     """A field's annotation as written (``"int | None"``), evaluated or not."""
     if isinstance(kind, str):
         return kind
+    if isinstance(kind, types.UnionType):
+        return " | ".join(_annotation(arg) for arg in kind.__args__)
+    if kind is type(None):
+        return "None"
     return kind.__name__ if isinstance(kind, type) else str(kind)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import setting
+from bcnet_tf.settings import ImageSize, setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
@@ -89,7 +89,7 @@ class Settings(HistologySettings):
     )
     trials: int = setting(5, "patientwise: random splits per model and magnification")
     weights: str | None = preset_setting(PRESET, "weights")
-    image_size: int = preset_setting(PRESET, "image_size")
+    image_size: ImageSize = preset_setting(PRESET, "image_size")
     epochs: int = preset_setting(PRESET, "epochs")
     batch_size: int = preset_setting(PRESET, "batch_size")
     learning_rate: float = preset_setting(PRESET, "learning_rate")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting
+from bcnet_tf.settings import ImageSize, setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
@@ -66,7 +66,7 @@ class Settings(RecipeSettings):
     out: str = "saved_models/busi_resnet9"
     epochs: int = preset_setting(PRESET, "epochs")
     demo_epochs: int = setting(3, "training epochs of the demo (without --data)")
-    image_size: int = preset_setting(PRESET, "image_size")
+    image_size: ImageSize = preset_setting(PRESET, "image_size")
     batch_size: int = preset_setting(PRESET, "batch_size")
     learning_rate: float = preset_setting(PRESET, "learning_rate")
     switch_at: float = preset_setting(PRESET, "switch_at")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting
+from bcnet_tf.settings import ImageSize, setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
@@ -74,7 +74,7 @@ class Settings(HistologySettings):
     out: str = "saved_models/databiox_grading"
     weights: str | None = preset_setting(PRESET, "weights")
     magnification: str | None = preset_setting(PRESET, "magnification")
-    image_size: int = preset_setting(PRESET, "image_size")
+    image_size: ImageSize = preset_setting(PRESET, "image_size")
     epochs: int = preset_setting(PRESET, "epochs")
     batch_size: int = preset_setting(PRESET, "batch_size")
     learning_rate: float = preset_setting(PRESET, "learning_rate")

@@ -10,7 +10,8 @@ Data:      1,200 x-ray mammograms in 4 classes: implant_cancer_negative,
            see docs/mammography.md). DICOM is windowed as its header says and split by
            the header's patient; every image is cropped to the breast, flipped to one
            side and padded (--preprocess mammo, the default here).
-Protocol:  ImageNet ResNet18 and ResNet34, 128x128, flips/rotations/translations,
+Protocol:  ImageNet ResNet18 and ResNet34, 128x128 (--image-size 512x416 keeps a
+           mammogram's aspect), flips/rotations/translations,
            batch 64, fastai ``fine_tune``: head-only epoch(s), then the whole network
            with discriminative learning rates, 100 epochs; 80/20 split (here 70/15/15
            and grouped by patient or duplicate set).
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bcnet_tf.settings import setting
+from bcnet_tf.settings import ImageSize, setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
@@ -68,7 +69,7 @@ class Settings(RecipeSettings):
     out: str = "saved_models/mammography_resnet"
     models: str = setting("resnet18,resnet34", "comma-separated models to train, one run each")
     weights: str | None = preset_setting(PRESET, "weights")
-    image_size: int = preset_setting(PRESET, "image_size")
+    image_size: ImageSize = preset_setting(PRESET, "image_size")
     preprocess: str = preset_setting(PRESET, "preprocess")
     epochs: int = preset_setting(PRESET, "epochs")
     demo_epochs: int = setting(3, "training epochs of the demo (without --data)")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bcnet_tf.errors import BcnetError
-from bcnet_tf.settings import setting
+from bcnet_tf.settings import ImageSize, setting
 from bcnet_tf.training import TrainConfig
 from recipes import parse_recipe, run_recipe
 from recipes._runner import (
@@ -72,7 +72,7 @@ class Settings(RecipeSettings):
         None, "per_type: comma-separated cancer-type folders to train (none: all)"
     )
     weights: str | None = preset_setting(PRESET, "weights")
-    image_size: int = preset_setting(PRESET, "image_size")
+    image_size: ImageSize = preset_setting(PRESET, "image_size")
     epochs: int = preset_setting(PRESET, "epochs")
     batch_size: int = preset_setting(PRESET, "batch_size")
     learning_rate: float = preset_setting(PRESET, "learning_rate")

@@ -90,3 +90,23 @@ def breast_phantom(
     image[2:6, width - 8 : width - 3] = 4095  # a lead marker, away from the breast
     image = image.astype(np.uint16)
     return image if side == "L" else image[:, ::-1].copy()
+
+
+def transcode_with_gdcm(source: Path, target: Path, syntax: str) -> Path:
+    """Re-encode a DICOM file with python-gdcm into the transfer syntax ``syntax`` (a
+    ``gdcm.TransferSyntax`` name such as ``"JPEGLosslessProcess14_1"``, JPEG Lossless
+    SV1, which no other installed encoder writes); returns ``target``."""
+    gdcm = pytest.importorskip("gdcm")
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(source))
+    assert reader.Read(), source
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(getattr(gdcm.TransferSyntax, syntax)))
+    change.SetInput(reader.GetImage())
+    assert change.Change(), syntax
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(target))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write(), target
+    return target

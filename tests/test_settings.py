@@ -13,6 +13,7 @@ import pytest
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.settings import (
     Choices,
+    ImageSize,
     SettingHelp,
     describe_settings,
     nested_setting,
@@ -89,6 +90,25 @@ def test_bad_value_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         parse_settings(Example, ["--epochs", "two"])
     assert "invalid int value: 'two'" in capsys.readouterr().err
+
+
+@dataclass
+class Sized:
+    image_size: ImageSize | None = setting(None, "model input")
+    crop: ImageSize = setting(ImageSize(64, 48), "crop")
+
+
+def test_an_image_size_flag_is_a_side_or_height_x_width(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parsed = parse_settings(Sized, ["--image-size", "512x416", "--crop", "96"])
+    assert parsed == Sized(image_size=ImageSize(height=512, width=416), crop=ImageSize(96, 96))
+    assert parse_settings(Sized, ["--image-size", "none"]).image_size is None
+    assert "[default: 64x48]" in " ".join(settings_parser(Sized).format_help().split())
+    for bad in ("512x", "512by416", "0", "4x3x2"):
+        with pytest.raises(SystemExit):
+            parse_settings(Sized, ["--image-size", bad])
+        assert "an image size is" in capsys.readouterr().err
 
 
 CALLS: list[str] = []

@@ -30,7 +30,9 @@ def _high_bit_depth_to_uint8(array: np.ndarray) -> np.ndarray:
     return np.round((array - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def decode_with_laterality(path: str | Path) -> tuple[np.ndarray, str | None]:
+def decode_with_laterality(
+    path: str | Path, frame: int | None = None
+) -> tuple[np.ndarray, str | None]:
     """:func:`decode_rgb`, and the breast's laterality (``"L"``/``"R"``) where a DICOM
     header gives it (else ``None``).
 
@@ -40,16 +42,17 @@ def decode_with_laterality(path: str | Path) -> tuple[np.ndarray, str | None]:
         'R'
     """
     if is_dicom(path):
-        image = read_dicom(path)
+        image = read_dicom(path, frame)
         return image.rgb, image.header.laterality
     return decode_rgb(path), None
 
 
-def decode_rgb(path: str | Path) -> np.ndarray:
+def decode_rgb(path: str | Path, frame: int | None = None) -> np.ndarray:
     """Decode an image file to an ``(height, width, 3)`` RGB ``uint8`` array.
 
     Handles grey, palette, RGBA (alpha dropped), CMYK, 16-bit and EXIF-rotated images,
-    and DICOM (display pixels as :mod:`bcnet_tf.data.dicom` describes).
+    and DICOM (display pixels as :mod:`bcnet_tf.data.dicom` describes; ``frame``: the
+    frame of a multi-frame file, ignored for other formats).
 
     Raises:
         ImageDecodeError: the file is missing, empty, truncated or not an image.
@@ -60,7 +63,7 @@ def decode_rgb(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if is_dicom(path):
-        return read_dicom(path).rgb
+        return read_dicom(path, frame).rgb
     with open_image(path, failure="decoding failed") as opened:
         image = ImageOps.exif_transpose(opened)
         if image.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:

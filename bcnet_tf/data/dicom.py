@@ -209,9 +209,8 @@ def _stored_pixels(path: Path, ds: Any, frame: int | None, frames: int) -> np.nd
     if frames > 1 and frame is None:
         raise ImageDecodeError(
             str(path),
-            f"the file holds {frames} frames and a model takes one image (export "
-            "single-frame files, or read one with bcnet_tf.data.dicom.read_dicom(path, "
-            "frame=i))",
+            f"the file holds {frames} frames and a model takes one image (choose one in "
+            "a CSV manifest's frame column, or export single-frame files)",
         )
     if frame is not None and not 0 <= frame < frames:
         raise ImageDecodeError(str(path), f"frame {frame} does not exist ({frames} frames)")

@@ -25,6 +25,7 @@ from PIL import Image
 
 from bcnet_tf.console import progress_bar
 from bcnet_tf.data.decode import decode_rgb
+from bcnet_tf.data.records import ImageRecord, image_file
 from bcnet_tf.errors import ImageDecodeError
 
 #: Perceptual-hash Hamming distance (of 64 bits) at or below which two images are
@@ -55,11 +56,12 @@ class ImageHashes:
     thumbnail: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
-def _hash_one(path: str) -> ImageHashes:
+def _hash_one(item: ImageRecord | str) -> ImageHashes:
+    path, frame = image_file(item)
     try:
         with open(path, "rb") as handle:
             digest = hashlib.sha256(handle.read()).hexdigest()
-        pixels = decode_rgb(path)
+        pixels = decode_rgb(path, frame)
     except (ImageDecodeError, OSError) as error:
         return ImageHashes("", 0, getattr(error, "reason", str(error)))
     image = Image.fromarray(pixels)
@@ -92,11 +94,14 @@ def pixels_agree(
     return float(np.corrcoef(x, y)[0, 1]) >= minimum
 
 
-def hash_images(paths: Sequence[str], workers: int = 4, progress: bool = True) -> list[ImageHashes]:
-    """Decode each image and hash it, in parallel threads, with a progress bar.
+def hash_images(
+    paths: Sequence[ImageRecord | str], workers: int = 4, progress: bool = True
+) -> list[ImageHashes]:
+    """Decode each image (a file, or a record's file and frame) and hash it, in
+    parallel threads, with a progress bar.
 
     Example:
-        >>> hashes = hash_images([r.path for r in index.records])  # doctest: +SKIP
+        >>> hashes = hash_images(index.records)  # doctest: +SKIP
     """
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(_hash_one, paths)

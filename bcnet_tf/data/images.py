@@ -5,7 +5,8 @@ Decoding uses TensorFlow's decoders for plain PNG/JPEG/BMP and Pillow or pydicom
 DICOM files, so both give the same pixels. With a preprocessing policy
 (:mod:`bcnet_tf.data.mammo`) every image is decoded and prepared in numpy. Resizing
 averages areas when shrinking and is bilinear when enlarging; prediction resizes with
-the same function.
+the same function. A file's ``frame`` is the frame of a multi-frame DICOM file, or
+``-1`` for none (a tensor holds no ``None``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from bcnet_tf.data.mammo import load_prepared
 from bcnet_tf.pathology.stain import StainNormalizer
 
 
-def _pillow_decode(path: bytes | np.ndarray) -> np.ndarray:
-    return decode_rgb(os.fsdecode(np.asarray(path).item()))
+def _file_and_frame(path: bytes | np.ndarray, frame: int | np.ndarray) -> tuple[str, int | None]:
+    """A file name and frame as ``tf.numpy_function`` passes them, in Python terms."""
+    number = int(frame)
+    return os.fsdecode(np.asarray(path).item()), None if number < 0 else number
 
 
-def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
+def decode_image(path: tf.Tensor, tf_native: tf.Tensor, frame: tf.Tensor | int = -1) -> tf.Tensor:
     """Read and decode one image to ``uint8`` ``(height, width, 3)`` at full size."""
 
     def native() -> tf.Tensor:
@@ -37,20 +40,28 @@ def decode_image(path: tf.Tensor, tf_native: tf.Tensor) -> tf.Tensor:
         )
 
     def pillow() -> tf.Tensor:
-        return tf.numpy_function(_pillow_decode, [path], tf.uint8, stateful=False)
+        return tf.numpy_function(
+            lambda name, number: decode_rgb(*_file_and_frame(name, number)),
+            [path, frame],
+            tf.uint8,
+            stateful=False,
+        )
 
     image = tf.cond(tf_native, native, pillow)
     image.set_shape([None, None, 3])
     return image
 
 
-def decode_prepared(path: tf.Tensor, size: tuple[int, int], preprocess: str) -> tf.Tensor:
+def decode_prepared(
+    path: tf.Tensor, size: tuple[int, int], preprocess: str, frame: tf.Tensor | int = -1
+) -> tf.Tensor:
     """Read, decode and prepare one image with ``preprocess`` (numpy, in the graph)."""
 
-    def prepare(file_name: bytes | np.ndarray) -> np.ndarray:
-        return load_prepared(os.fsdecode(np.asarray(file_name).item()), size, preprocess)
+    def prepare(file_name: bytes | np.ndarray, number: int | np.ndarray) -> np.ndarray:
+        name, chosen = _file_and_frame(file_name, number)
+        return load_prepared(name, size, preprocess, chosen)
 
-    image = tf.numpy_function(prepare, [path], tf.uint8, stateful=False)
+    image = tf.numpy_function(prepare, [path, frame], tf.uint8, stateful=False)
     image.set_shape([None, None, 3])
     return image
 
@@ -70,13 +81,14 @@ def load_image(
     size: tuple[int, int],
     stain: StainNormalizer | None = None,
     preprocess: str = "none",
+    frame: tf.Tensor | int = -1,
 ) -> tf.Tensor:
     """Read, decode (and prepare, :mod:`bcnet_tf.data.mammo`) and resize one image to
     ``uint8`` ``(height, width, 3)``, then stain-normalise it if a normaliser is given."""
     if preprocess == "none":
-        image = decode_image(path, tf_native)
+        image = decode_image(path, tf_native, frame)
     else:
-        image = decode_prepared(path, size, preprocess)
+        image = decode_prepared(path, size, preprocess, frame)
     return normalize_stain(resize_image(image, size), stain)
 
 

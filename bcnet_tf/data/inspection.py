@@ -112,7 +112,7 @@ def inspect_dataset(
         if detail:  # unreadable files: say why, per file
             problems.append(f"{kind} image {index.relative(item.path)}:{detail}")
 
-    hashes = hash_images([r.path for r in records], progress=progress)
+    hashes = hash_images(records, progress=progress)
     for record, item in zip(records, hashes, strict=True):
         if item.error is not None:
             skipped["unreadable"].append(index.relative(record))

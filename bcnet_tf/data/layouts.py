@@ -8,7 +8,8 @@ Layouts:
   the files sit below ``DIR``.
 * ``databiox`` — ``DIR/<grade>/<patient>/<magnification>/**/image`` (Databiox archive).
 * ``csv``      — a manifest with ``path`` and ``label`` columns (optional ``patient``,
-  ``magnification``, ``subtype``, ``laterality``, ``view``, ``study``); paths are
+  ``magnification``, ``subtype``, ``laterality``, ``view``, ``study``, and ``frame``:
+  which frame of a multi-frame DICOM file is the sample, 0 the first); paths are
   relative to the manifest's folder. CBIS-DDSM's column names are understood too
   (``image file path``, ``pathology``, ``patient_id``, ``left or right breast``,
   ``image view``).
@@ -16,7 +17,8 @@ Layouts:
 DICOM files (``.dcm``, or no extension and the ``DICM`` preamble) are samples in every
 layout; their header gives the patient (pseudonymised PatientID, else the
 StudyInstanceUID with a :class:`~bcnet_tf.data.dicom.PatientIdWarning`), study,
-laterality and view where the layout or manifest does not.
+laterality and view where the layout or manifest does not. A multi-frame DICOM file
+without a chosen frame is skipped (``index.skipped`` says why).
 * ``auto``     — picks one of the above and says which in ``DatasetIndex.layout``.
 
 The folder is only ever read.
@@ -58,6 +60,7 @@ _MAGNIFICATION = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*[xX]$")
 _PATH_COLUMNS = ("path", "image_path", "filepath", "file", "filename", "image", "image file path")
 _LABEL_COLUMNS = ("label", "class", "target", "grade", "pathology", "breast_birads")
 _PATIENT_COLUMNS = ("patient", "patient_id", "case", "case_id", "subject")
+_FRAME_COLUMNS = ("frame", "frame_index")
 #: Optional manifest columns (first name found wins) and the record field they fill.
 _OPTIONAL_COLUMNS = {
     "magnification": ("magnification",),
@@ -300,7 +303,9 @@ def read_manifest(manifest: Path) -> list[dict]:
             "Fix: name the columns in the manifest's first row."
         )
     patient_col = next((columns[c] for c in _PATIENT_COLUMNS if c in columns), None)
+    frame_col = next((columns[c] for c in _FRAME_COLUMNS if c in columns), None)
     rows, missing, escaping = [], [], []
+    frames: dict[Path, tuple[int, int | None]] = {}  # file -> (first line, its frame)
     for line_number, row in enumerate(table, start=2):
         raw_path = (row.get(path_col) or "").strip()
         label = (row.get(label_col) or "").strip()
@@ -317,6 +322,16 @@ def read_manifest(manifest: Path) -> list[dict]:
             missing.append(f"line {line_number}: {raw_path}")
             continue
         entry = {"path": path, "label": label}
+        frame = _frame(manifest, line_number, (row.get(frame_col) or "") if frame_col else "")
+        first_line, first_frame = frames.setdefault(path, (line_number, frame))
+        if frame != first_frame:
+            raise DatasetError(
+                f"{manifest}, lines {first_line} and {line_number}: {raw_path} is listed "
+                f"with frames {first_frame} and {frame}; a file is one sample. Fix: keep one "
+                "row per file, or export the frames as single-frame files."
+            )
+        if frame is not None:
+            entry["frame"] = frame
         if patient_col and (row.get(patient_col) or "").strip():
             entry["patient"] = row[patient_col].strip()
         for key, names in _OPTIONAL_COLUMNS.items():
@@ -337,6 +352,19 @@ def read_manifest(manifest: Path) -> list[dict]:
             f"({_first(missing)}). Fix: correct the paths or delete those rows."
         )
     return rows
+
+
+def _frame(manifest: Path, line_number: int, text: str) -> int | None:
+    """A manifest's frame number (``None`` when empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise DatasetError(
+            f"{manifest}, line {line_number}: frame {text!r} is not a frame number. Fix: "
+            "write 0 for a file's first frame, 1 for the second, ..."
+        )
+    return int(text)
 
 
 def _manifest_value(key: str, value: str) -> str:
@@ -375,6 +403,21 @@ def _build_index(
             )
             continue
         header = info.dicom
+        frames, frame = header.frames if header else 1, row.get("frame")
+        if frame is None and frames > 1:
+            skipped.append(
+                SkippedFile(
+                    str(path),
+                    f"multi-frame: {frames} frames and none chosen (a CSV manifest's frame "
+                    "column chooses one)",
+                )
+            )
+            continue
+        if frame is not None and frame >= frames:
+            skipped.append(
+                SkippedFile(str(path), f"no such frame: frame {frame} of {frames} frame(s)")
+            )
+            continue
         if header is not None and not row.get("patient") and header.patient_from != "PatientID":
             from_study.append(str(path))
         records.append(
@@ -390,6 +433,7 @@ def _build_index(
                 laterality=row.get("laterality") or (header.laterality if header else None),
                 view=row.get("view") or (header.view if header else None),
                 study=row.get("study") or (header.study if header else None),
+                frame=frame if header else None,
             )
         )
     if from_study:

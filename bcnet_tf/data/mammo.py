@@ -208,13 +208,17 @@ def prepared_pixels(
 
 
 def load_prepared(
-    path: str | os.PathLike[str], size: tuple[int, int], preprocess: str
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    preprocess: str,
+    frame: int | None = None,
 ) -> np.ndarray:
-    """Decode an image file and apply ``preprocess`` (laterality from a DICOM header).
+    """Decode an image file (``frame``: of a multi-frame DICOM file) and apply
+    ``preprocess`` (laterality from a DICOM header).
 
     Example:
         >>> load_prepared("RCC.dcm", (512, 416), "mammo").shape  # doctest: +SKIP
         (3410, 2778, 3)
     """
-    image, laterality = decode_with_laterality(os.fspath(path))
+    image, laterality = decode_with_laterality(os.fspath(path), frame)
     return prepared_pixels(image, size, preprocess, laterality)

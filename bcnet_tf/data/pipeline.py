@@ -26,12 +26,13 @@ from bcnet_tf.data.augment import augmentation_policy
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.images import load_image, resize_image
 from bcnet_tf.data.mammo import check_preprocess, load_prepared
-from bcnet_tf.data.records import ImageRecord
+from bcnet_tf.data.records import ImageRecord, image_file
 from bcnet_tf.data.tiles import crop_tiles, load_tile_source, random_tiles
 from bcnet_tf.errors import DatasetError
 from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.settings import ImageSize
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -42,29 +43,26 @@ def _parallel_map(ds: tf.data.Dataset, function) -> tf.data.Dataset:
     return ds.map(tf.autograph.experimental.do_not_convert(function), num_parallel_calls=AUTOTUNE)
 
 
-def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    height, width = image_size
-    return int(height), int(width)
-
-
 def load_files(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str] | ImageRecord],
     image_size: int | Sequence[int],
     stain: StainNormalizer | None = None,
     preprocess: str = "none",
 ) -> np.ndarray:
     """Decode, prepare (``preprocess``, :mod:`bcnet_tf.data.mammo`), resize (and
-    stain-normalise) image files exactly as the pipeline does: ``uint8``
-    ``(n, height, width, 3)``. Raises ``ImageDecodeError`` naming a bad file.
+    stain-normalise) image files, or the records' files and frames, exactly as the
+    pipeline does: ``uint8`` ``(n, height, width, 3)``. Raises ``ImageDecodeError``
+    naming a bad file.
 
     Example:
         >>> load_files(["scan.png"], 224).shape  # doctest: +SKIP
         (1, 224, 224, 3)
     """
-    size = _size(image_size)
-    resized = [resize_image(load_prepared(p, size, preprocess), size).numpy() for p in paths]
+    size = ImageSize.of(image_size)
+    resized = []
+    for item in paths:
+        path, frame = image_file(item)
+        resized.append(resize_image(load_prepared(path, size, preprocess, frame), size).numpy())
     return np.stack([stain(image) if stain else image for image in resized])
 
 
@@ -85,7 +83,7 @@ def naming_unreadable_images(records: Sequence[ImageRecord]) -> Iterator[None]:
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.DataLossError):
         for record in records:
-            decode_rgb(record.path)  # raises ImageDecodeError naming the file
+            decode_rgb(record.path, record.frame)  # raises ImageDecodeError naming the file
         raise
 
 
@@ -127,6 +125,7 @@ def _decoded(
         (
             [records[i].path for i in indices],
             [records[i].tf_native for i in indices],
+            [-1 if records[i].frame is None else records[i].frame for i in indices],
             labels[indices],
         )
     )
@@ -140,14 +139,18 @@ def _decoded(
     if tiles is None:
         ds = _parallel_map(
             ds,
-            lambda path, native, label: (
-                load_image(path, native, size, stain, preprocess),
+            lambda path, native, frame, label: (
+                load_image(path, native, size, stain, preprocess, frame),
                 label,
             ),
         )
     else:
         ds = _parallel_map(
-            ds, lambda path, native, label: (*load_tile_source(path, native, tiles, stain), label)
+            ds,
+            lambda path, native, frame, label: (
+                *load_tile_source(path, native, tiles, stain, frame),
+                label,
+            ),
         )
     if cache == "memory":
         return ds.cache()
@@ -248,7 +251,7 @@ def make_dataset(
     if label_mode not in ("categorical", "int"):
         raise ValueError(f"label_mode must be 'categorical' or 'int', not {label_mode!r}")
     labels = _label_ids(records, class_names)
-    size = _size(image_size)
+    size = ImageSize.of(image_size)
 
     def decoded(indices: np.ndarray, cache_suffix: str = "") -> tf.data.Dataset:
         if training and cache is None:  # no cache: shuffle the file list, cheaply
@@ -313,7 +316,7 @@ def epoch_batches(
         records,
         labels,
         np.arange(len(records)),
-        _size(image_size),
+        ImageSize.of(image_size),
         cache,
         "",
         None,

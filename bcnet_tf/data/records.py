@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ class ImageRecord:
         laterality: ``"L"`` or ``"R"`` (mammography: manifest or DICOM header), else ``None``.
         view: e.g. ``"CC"`` or ``"MLO"`` (mammography), else ``None``.
         study: the study (a DICOM file's pseudonymised StudyInstanceUID), else ``None``.
+        frame: the frame of a multi-frame DICOM file that is the sample (a manifest's
+            ``frame`` column), else ``None``.
     """
 
     path: str
@@ -38,6 +41,19 @@ class ImageRecord:
     laterality: str | None = None
     view: str | None = None
     study: str | None = None
+    frame: int | None = None
+
+
+def image_file(item: ImageRecord | str | os.PathLike[str]) -> tuple[str, int | None]:
+    """The file and frame of an image given as a record or as a path (no frame).
+
+    Example:
+        >>> image_file(ImageRecord("/data/mf.dcm", "benign", frame=2)), image_file("a.png")
+        (('/data/mf.dcm', 2), ('a.png', None))
+    """
+    if isinstance(item, ImageRecord):
+        return item.path, item.frame
+    return os.fspath(item), None
 
 
 @dataclass

@@ -174,7 +174,7 @@ def record_groups(index: DatasetIndex, group_by: str = "auto", progress: bool = 
             )
         return [f"patient:{record.patient}" for record in index.records]
     if group_by == "duplicates":
-        hashes = hash_images([record.path for record in index.records], progress=progress)
+        hashes = hash_images(index.records, progress=progress)
         return [f"dup:{group}" for group in duplicate_groups(hashes)]
     if group_by == "image":
         return [f"image:{i}" for i in range(len(index.records))]

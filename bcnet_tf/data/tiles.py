@@ -23,7 +23,11 @@ from bcnet_tf.pathology.tiles import TileSpec, extract_tiles
 
 
 def load_tile_source(
-    path: tf.Tensor, tf_native: tf.Tensor, tiles: TileSpec, stain: StainNormalizer | None = None
+    path: tf.Tensor,
+    tf_native: tf.Tensor,
+    tiles: TileSpec,
+    stain: StainNormalizer | None = None,
+    frame: tf.Tensor | int = -1,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """One image prepared for tiling inside the graph: decoded, then
     :func:`bcnet_tf.pathology.prepare.prepare_tiles` (scaled by ``tiles.scale``,
@@ -31,7 +35,7 @@ def load_tile_source(
     top-left corners."""
     padded, corners = tf.numpy_function(
         lambda pixels: prepare_tiles(pixels, tiles, stain)[:2],
-        [decode_image(path, tf_native)],
+        [decode_image(path, tf_native, frame)],
         (tf.uint8, tf.int32),
         stateful=False,
     )

@@ -103,7 +103,7 @@ def _pictures(
     worst = np.argsort(-losses)[:examples]
     stain, _ = from_model_extra(info.extra)
     preprocess = preprocess_of(info.extra)
-    worst_images = load_files([records[i].path for i in worst], info.image_size, stain, preprocess)
+    worst_images = load_files([records[i] for i in worst], info.image_size, stain, preprocess)
     worst_titles = _examples(records, worst, source.index)
     save(
         "Top losses",
@@ -112,7 +112,7 @@ def _pictures(
     )
     per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
     shown = np.concatenate(per_class).astype(int)
-    shown_images = load_files([records[i].path for i in shown], info.image_size, stain, preprocess)
+    shown_images = load_files([records[i] for i in shown], info.image_size, stain, preprocess)
     save(
         "Class probabilities per image",
         "probabilities.png",
@@ -121,7 +121,7 @@ def _pictures(
         ),
     )
     explained, heat, classes = _grad_cams(
-        model, info, [records[i].path for i in np.concatenate([shown, worst])]
+        model, info, [records[i] for i in np.concatenate([shown, worst])]
     )
     overlays = [overlay(image, h) for image, h in zip(explained, heat, strict=True)]
     titles = [
@@ -141,18 +141,18 @@ def _pictures(
 
 
 def _grad_cams(
-    model: keras.Model, info: ModelInfo, paths: list[str]
+    model: keras.Model, info: ModelInfo, records: list[ImageRecord]
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
     """Images, Grad-CAM maps and explained classes for the report; in tile mode the
     whole image with its map stitched from the tiles."""
     stain, tiles = from_model_extra(info.extra)
     if tiles is None:
-        images = load_files(paths, info.image_size, stain, preprocess_of(info.extra))
+        images = load_files(records, info.image_size, stain, preprocess_of(info.extra))
         heat, classes = grad_cam(model, images)
         return list(images), list(heat), [int(c) for c in classes]
     images, maps, classes = [], [], []
-    for path in paths:
-        prediction = predict_tiled(model, path, tiles, stain)
+    for record in records:
+        prediction = predict_tiled(model, record.path, tiles, stain)
         images.append(prediction.image[: prediction.height, : prediction.width])
         maps.append(tiled_grad_cam(model, prediction))
         classes.append(int(np.argmax(prediction.probabilities)))

@@ -130,7 +130,7 @@ def _load(
     stain, tiles = from_model_extra(info.extra)
     if tiles is None:
         preprocess = preprocess_of(info.extra)
-        return load_files([r.path for r in records], info.image_size, stain, preprocess), labels
+        return load_files(records, info.image_size, stain, preprocess), labels
     pixels, owners = load_tiles([r.path for r in records], tiles, stain)
     return pixels[:count], labels[owners][:count]
 

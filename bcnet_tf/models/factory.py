@@ -8,8 +8,9 @@ from typing import Any
 import keras
 
 from bcnet_tf.models.preprocessing import preprocessing_layer
-from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, ModelSpec, get_spec
+from bcnet_tf.models.registry import HEAD_LAYERS, HeadConfig, get_spec
 from bcnet_tf.models.weights import WeightsError, fetch_imagenet, load_weights
+from bcnet_tf.settings import ImageSize
 
 #: The layer whose output is a model's pooled backbone features (the head's input).
 FEATURE_LAYER = "head_pool"
@@ -32,14 +33,6 @@ def with_features(model: keras.Model) -> keras.Model | None:
     return keras.Model(model.input, outputs, name=f"{model.name}_with_features")
 
 
-def _size(image_size: int | Sequence[int] | None, spec: ModelSpec) -> tuple[int, int]:
-    if image_size is None:
-        return spec.default_size, spec.default_size
-    if isinstance(image_size, int):
-        return image_size, image_size
-    return int(image_size[0]), int(image_size[1])
-
-
 def _head(features: Any, num_classes: int, head: HeadConfig) -> Any:
     """Pooling, optional dropout and hidden Dense layers (all named ``head_*``), then
     the ``predictions`` softmax, in float32 so it is safe under mixed precision."""
@@ -48,7 +41,7 @@ def _head(features: Any, num_classes: int, head: HeadConfig) -> Any:
         if head.pooling == "avg"
         else (keras.layers.GlobalMaxPooling2D)
     )
-    x = pool(name="head_pool")(features)
+    x = pool(name=FEATURE_LAYER)(features)
     if head.feature_dropout:
         x = keras.layers.Dropout(head.feature_dropout, name="head_feature_dropout")(x)
     for i, (width, activation) in enumerate(zip(head.hidden, head.activations, strict=True), 1):
@@ -119,7 +112,8 @@ def build_model(
     Args:
         name: a registered name (``bcnet-tf models`` lists them).
         num_classes: output classes.
-        image_size: input side or ``(height, width)``; default: the model's.
+        image_size: input side, ``(height, width)`` or an
+            :class:`~bcnet_tf.settings.ImageSize`; default: the model's square.
         weights: ``None``, ``"imagenet"`` or a weights file (see
             :mod:`bcnet_tf.models.weights`).
         head: override the model's classifier head.
@@ -137,7 +131,7 @@ def build_model(
     spec = get_spec(name)
     if num_classes < 2:
         raise WeightsError(f"num_classes must be at least 2, not {num_classes}")
-    height, width = _size(image_size, spec)
+    height, width = ImageSize.of(spec.default_size if image_size is None else image_size)
     inputs = keras.Input((height, width, 3), name="image")
     features = spec.builder(preprocessing_layer(spec.preprocessing)(inputs))
     outputs = _head(features, num_classes, head or spec.head)

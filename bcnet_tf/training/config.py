@@ -13,7 +13,7 @@ from bcnet_tf.data.splits import GROUPINGS
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import METHODS as STAIN_METHODS
 from bcnet_tf.pathology.tiles import TileSpec
-from bcnet_tf.settings import Choices, build_settings, nested_setting, setting
+from bcnet_tf.settings import Choices, ImageSize, build_settings, nested_setting, setting
 
 SCHEDULES = ("constant", "one_cycle", "one_cycle_switch", "fine_tune")
 LOSSES = ("crossentropy", "focal")
@@ -40,6 +40,8 @@ class TrainConfig:
     Example:
         >>> TrainConfig(model="resnet18", data="busi", epochs=10).schedule
         'constant'
+        >>> TrainConfig(image_size="512x416").image_size, TrainConfig(image_size=224).image_size
+        (ImageSize(height=512, width=416), ImageSize(height=224, width=224))
     """
 
     model: str = setting(
@@ -62,7 +64,11 @@ class TrainConfig:
     magnification: str | None = setting(
         None, "keep images of one magnification only, e.g. 40X (none: all)"
     )
-    image_size: int | None = setting(None, "input side in pixels (none: the model's own)")
+    image_size: ImageSize | None = setting(
+        None,
+        "model input in pixels: a side (224) or height x width (512x416) (none: the "
+        "model's own square)",
+    )
     preprocess: str = setting(
         "none",
         "image preprocessing before the resize: mammo crops to the breast, flips every "
@@ -171,6 +177,11 @@ class TrainConfig:
         if self.stain not in STAINS:
             raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
         check_preprocess(self.preprocess)
+        if self.image_size is not None:  # a side, "512x416" or [h, w] (config.json)
+            try:
+                self.image_size = ImageSize.of(self.image_size)
+            except ValueError as error:
+                raise BcnetError(f"image_size: {error}") from None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,6 +23,7 @@ from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.models import build_model, get_spec
+from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.config import TrainConfig
 from bcnet_tf.training.phase import RunContext, run_phase
 from bcnet_tf.training.plans import make_plan
@@ -94,7 +95,7 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     names = list(index.class_names)
     spec = get_spec(config.model)
     tiles = config.tiles
-    size = tiles.size if tiles else config.image_size or spec.default_size
+    size = ImageSize.of(tiles.size if tiles else config.image_size or spec.default_size)
     stain = load_or_fit_stain(files, config, split)
 
     state = files.read_state()

@@ -78,7 +78,7 @@ def cached_features(
     names: Sequence[str],
     config: TrainConfig,
     *,
-    image_size: int,
+    image_size: int | Sequence[int],
     stain: StainNormalizer | None,
     cache: Path,
     preprocess: str = "none",

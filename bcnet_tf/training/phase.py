@@ -25,6 +25,7 @@ from bcnet_tf.models.saving import ModelInfo
 from bcnet_tf.pathology.settings import model_extra
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.callbacks import (
     EpochTime,
     ModelCheckpoints,
@@ -52,7 +53,7 @@ class RunContext:
     files: RunDir
     split: Split
     names: list[str]
-    size: int
+    size: ImageSize
     steps: int
     class_weight: dict[int, float] | None
     state: dict[str, Any]
@@ -105,7 +106,7 @@ def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseC
         )
     guard = NaNGuard()
     extra = {**model_extra(run.stain, run.tiles), **preprocess_extra(config.preprocess)}
-    info = ModelInfo(tuple(run.names), config.model, (run.size, run.size), extra)
+    info = ModelInfo(tuple(run.names), config.model, run.size, extra)
     checkpoints = ModelCheckpoints(
         model, info, run.files.checkpoints, config.monitor, run.state.get("best")
     )
@@ -169,7 +170,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 model
                 if augment is None
                 else keras.Sequential(
-                    [keras.Input((run.size, run.size, 3)), augment, model],
+                    [keras.Input((*run.size, 3)), augment, model],
                     name=f"{model.name}_training",
                 )
             )

@@ -37,10 +37,11 @@ def load_or_write_config(files: RunDir, config: TrainConfig) -> None:
     if files.is_run():
         saved = files.read_config()
         if saved != config:
+            now = config.to_json()
             changed = {
-                key: (value, getattr(config, key))
+                key: (value, now[key])
                 for key, value in saved.to_json().items()
-                if getattr(config, key) != value
+                if now[key] != value
             }
             raise BcnetError(
                 f"{files.path} holds a run made with other settings {changed} (saved, "

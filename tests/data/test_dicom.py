@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import JPEGLSLossless, RLELossless
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.dicom import PatientIdWarning, pseudonym, read_dicom, read_dicom_header
+from bcnet_tf.data.duplicates import hash_images
 from bcnet_tf.data.layouts import discover
-from bcnet_tf.errors import BcnetError, ImageDecodeError
-from tests.dicom_files import pydicom, write_dicom
+from bcnet_tf.data.pipeline import load_files, make_dataset
+from bcnet_tf.errors import BcnetError, DatasetError, ImageDecodeError
+from tests.dicom_files import pydicom, transcode_with_gdcm, write_dicom
 
 RAMP = np.arange(4096, dtype=np.uint16).reshape(64, 64)  # every 12-bit value once
 
@@ -54,6 +57,53 @@ def test_window_linear_monochrome2_any_syntax(tmp_path: Path, compress) -> None:
     )
     assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
     assert read_dicom_header(path).transfer_syntax != ""
+
+
+@pytest.fixture
+def gdcm_decodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JPEG 2000 and JPEG Lossless SV1 decode with python-gdcm alone, as in a
+    ``bcnet_tf[dicom]`` install (other decoders a development install has are hidden)."""
+    for syntax in (JPEG2000Lossless, JPEGLosslessSV1):
+        decoder = get_decoder(syntax)
+        if "gdcm" not in decoder.available_plugins:
+            pytest.skip("python-gdcm is not installed")
+        # pydicom keeps a decoder's usable plugins in this dict (no public setter)
+        monkeypatch.setattr(decoder, "_available", {"gdcm": decoder._available["gdcm"]})
+
+
+def test_jpeg2000_lossless_decodes_to_the_written_pixels(tmp_path: Path, gdcm_decodes) -> None:
+    pytest.importorskip("openjpeg")  # pylibjpeg-openjpeg: the encoder (32x32 at least)
+    path = write_dicom(
+        tmp_path / "j2k.dcm",
+        RAMP,
+        bits_stored=12,
+        compress=JPEG2000Lossless,
+        WindowCenter=2000,
+        WindowWidth=1001,
+    )
+    assert read_dicom_header(path).transfer_syntax == "JPEG 2000 Image Compression (Lossless Only)"
+    assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
+
+
+def test_jpeg2000_from_another_encoder_matches_its_uncompressed_twin(gdcm_decodes) -> None:
+    """pydicom ships one MR slice twice: uncompressed and as another encoder's JPEG 2000."""
+    from pydicom.data import get_testdata_file
+
+    plain = read_dicom(get_testdata_file("MR_small.dcm")).rgb
+    compressed = read_dicom(get_testdata_file("MR_small_jp2klossless.dcm"))
+    assert compressed.header.transfer_syntax.startswith("JPEG 2000")
+    assert plain.std() > 10  # a real image, not a blank
+    np.testing.assert_array_equal(compressed.rgb, plain)
+
+
+def test_jpeg_lossless_sv1_decodes_to_the_written_pixels(tmp_path: Path, gdcm_decodes) -> None:
+    plain = write_dicom(
+        tmp_path / "plain.dcm", RAMP, bits_stored=12, WindowCenter=2000, WindowWidth=1001
+    )
+    path = transcode_with_gdcm(plain, tmp_path / "sv1.dcm", "JPEGLosslessProcess14_1")
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == JPEGLosslessSV1
+    assert len(pydicom.dcmread(path).PixelData) != RAMP.nbytes  # encapsulated, encoded
+    assert_display(_grey(path), _linear(RAMP.astype(float), 2000, 1001))
 
 
 def test_monochrome1_is_inverted_after_the_window(tmp_path: Path) -> None:
@@ -173,6 +223,47 @@ def test_multi_frame_is_refused_unless_a_frame_is_chosen(tmp_path: Path) -> None
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
     second = read_dicom(path, frame=1).rgb[..., 0].astype(float)
     assert_display(second, _linear(RAMP[::-1].astype(float), 2048, 4096))
+
+
+def test_a_manifest_frame_column_chooses_the_frame_of_multi_frame_files(tmp_path: Path) -> None:
+    window = {"bits_stored": 12, "WindowCenter": 2048, "WindowWidth": 4096}
+    frames = np.stack([RAMP, RAMP[::-1], np.ascontiguousarray(RAMP.T)])
+    write_dicom(tmp_path / "mf.dcm", frames, patient_id="P1", **window)
+    write_dicom(tmp_path / "unchosen.dcm", frames[:2], patient_id="P2", **window)
+    write_dicom(tmp_path / "single.dcm", RAMP, patient_id="P3", **window)
+    write_dicom(tmp_path / "short.dcm", frames[:2], patient_id="P4", **window)
+    manifest = tmp_path / "manifest.csv"
+    rows = ["mf.dcm,benign,2", "unchosen.dcm,benign,", "single.dcm,malignant,", "short.dcm,x,5"]
+    manifest.write_text("path,label,frame\n" + "\n".join(rows) + "\n")
+
+    index = discover(manifest)
+    chosen = {Path(r.path).name: r.frame for r in index.records}
+    assert chosen == {"mf.dcm": 2, "single.dcm": None}
+    reasons = {Path(s.path).name: s.reason for s in index.skipped}
+    assert "2 frames and none chosen" in reasons["unchosen.dcm"]
+    assert "frame 5 of 2" in reasons["short.dcm"]
+
+    third = _linear(RAMP.T.astype(float), 2048, 4096)  # frame 2, as the test wrote it
+    record = next(r for r in index.records if r.frame == 2)
+    assert_display(load_files([record], 64)[0, ..., 0].astype(float), third)
+    images, _ = next(iter(make_dataset(index.records, index.class_names, image_size=64)))
+    assert_display(images[index.records.index(record), ..., 0].numpy(), third)
+    assert all(h.error is None for h in hash_images(index.records, progress=False))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["mf.dcm,benign,second"], r"line 2: frame 'second' is not a frame number"),
+        (["mf.dcm,benign,0", "mf.dcm,benign,1"], r"lines 2 and 3: mf.dcm is listed with frames"),
+    ],
+)
+def test_bad_frame_rows_name_the_manifest_line(tmp_path: Path, rows, message) -> None:
+    write_dicom(tmp_path / "mf.dcm", np.stack([RAMP, RAMP]), bits_stored=12)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,frame\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match=message):
+        discover(manifest)
 
 
 def test_cut_pixel_data_gives_one_line_naming_the_file(tmp_path: Path) -> None:

@@ -39,8 +39,32 @@ def test_an_older_runs_flat_tile_settings_still_load(tmp_path: Path) -> None:
     assert TrainConfig.load(path).tiles is None
 
 
+def test_image_size_is_stored_as_height_and_width_and_old_sides_load(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TrainConfig(image_size="512x416").to_json()))
+    assert json.loads(path.read_text())["image_size"] == [512, 416]
+    assert TrainConfig.load(path).image_size == (512, 416)
+    path.write_text(json.dumps({"model": "resnet9", "image_size": 128}))  # older runs: a side
+    assert TrainConfig.load(path) == TrainConfig(model="resnet9", image_size=(128, 128))
+    path.write_text(json.dumps({"image_size": [512, 0]}))
+    with pytest.raises(BcnetError, match=r"image_size: an image size is a positive side"):
+        TrainConfig.load(path)
+
+
 def test_bad_tile_settings_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"tiles": {"size": 32, "min_tissue": 1.5}}))
     with pytest.raises(BcnetError, match=r"config.json: tiles: min_tissue must lie in \[0, 1\]"):
         TrainConfig.load(path)
+
+
+def test_a_refused_resume_names_only_the_settings_that_changed(tmp_path: Path) -> None:
+    from bcnet_tf.training import train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = TrainConfig(model="resnet9", epochs=2, tiles=TileSpec(size=32), run_dir=str(run))
+    (run / "config.json").write_text(json.dumps(saved.to_json()))
+    with pytest.raises(BcnetError) as refused:
+        train(saved, epochs=3)
+    assert "{'epochs': (2, 3)}" in str(refused.value)

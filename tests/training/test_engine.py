@@ -89,7 +89,7 @@ def test_fast_path_trains_the_full_models_head(tmp_path: Path) -> None:
         run_dir=str(tmp_path / "fast"),
         model="squeezenet",
         weights=None,
-        image_size=48,
+        image_size="48x40",
         batch_size=16,
         epochs=3,
         augment="bcnet",
@@ -99,7 +99,7 @@ def test_fast_path_trains_the_full_models_head(tmp_path: Path) -> None:
     features = np.load(tmp_path / "fast" / "features" / "squeezenet.npz")
     assert int(features["views"]) == 2 and features["view0"].shape[1] == 512
     model = result.model
-    images = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 3)).astype("float32")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 48, 40, 3)).astype("float32")
     pooled = keras.Model(model.input, model.get_layer("head_pool").output)(images)
     np.testing.assert_allclose(head_model(model)(pooled), model(images), rtol=1e-5)
     saved = keras.saving.load_model(result.last)
