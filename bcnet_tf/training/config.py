@@ -172,6 +172,11 @@ class TrainConfig:
             raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
         check_preprocess(self.preprocess)
 
+    @property
+    def slides(self) -> bool:
+        """Whole-slide mode: the data are slides read at ``tiles.mpp``."""
+        return self.tiles is not None and self.tiles.mpp is not None
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

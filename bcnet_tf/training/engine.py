@@ -77,6 +77,7 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         config.layout,
         label_by=config.label_by,
         magnification=config.magnification,
+        slides=config.slides,
     )
     refuse_inside_dataset(run_dir, index.root, flag="--run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
