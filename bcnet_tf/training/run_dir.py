@@ -42,6 +42,8 @@ from bcnet_tf.training.config import TrainConfig
 
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
+#: The attention-MIL head of a whole-slide run, beside the best checkpoint.
+MIL_FILE = "attention_mil.keras"
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class RunDir:
     @property
     def last(self) -> Path:
         return self.checkpoints / LAST_MODEL
+
+    @property
+    def mil(self) -> Path:
+        """The attention-MIL head of a whole-slide run (``attention`` aggregation)."""
+        return self.checkpoints / MIL_FILE
 
     def phase_weights(self, phase: int) -> Path:
         return self.checkpoints / f"phase{phase}.weights.h5"
