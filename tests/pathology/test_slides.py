@@ -2,10 +2,12 @@
 requested µm/px; the tissue index leaves out glass, pen marks and specks; bad slides
 get one clear line."""
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bcnet_tf.errors import SlideError
 from bcnet_tf.pathology.slide_index import pen_mask, slide_tiles
@@ -42,8 +44,6 @@ def test_the_reader_returns_each_level_and_a_requested_resolution(written) -> No
         assert np.abs(tile.astype(int) - expected).mean() < JPEG_ERROR
     # 0.75 µm/px is no level: read from level 1 (0.5) and shrunk by 2/3
     tile = read_tile(slide, 0, 0, 60, 0.75)
-    from PIL import Image
-
     reference = np.asarray(Image.fromarray(levels[1][:90, :90]).resize((60, 60), Image.BOX))
     assert np.abs(tile.astype(int) - reference).mean() < JPEG_ERROR
     # outside the slide is glass (white), not black
@@ -79,9 +79,11 @@ def _without_cleaning(path: Path, spec: TileSpec) -> list[list[int]]:
     from bcnet_tf.pathology import slide_index
     from bcnet_tf.pathology.tiles import tissue_mask
 
-    with mock.patch.object(slide_index, "clean_tissue", lambda image, _: tissue_mask(image)):
-        with mock.patch.object(slide_index, "_VERSION", -1):  # a fresh cache entry
-            return slide_tiles(path, spec).corners.tolist()
+    with (
+        mock.patch.object(slide_index, "clean_tissue", lambda image, _: tissue_mask(image)),
+        mock.patch.object(slide_index, "_VERSION", -1),  # a fresh cache entry
+    ):
+        return slide_tiles(path, spec).corners.tolist()
 
 
 def test_the_index_is_cached_outside_the_slide_folder(written, tmp_path: Path) -> None:
@@ -89,8 +91,6 @@ def test_the_index_is_cached_outside_the_slide_folder(written, tmp_path: Path) -
     before = sorted(path.parent.iterdir())
     slide_tiles(path, TileSpec(size=32, mpp=1.0))
     assert sorted(path.parent.iterdir()) == before
-    import os
-
     cached = list(Path(os.environ["BCNET_TF_CACHE"], "slides").glob("*.npz"))
     assert len(cached) == 1
 
