@@ -5,7 +5,7 @@ stored as a pyramid of levels. They are read with OpenSlide (``openslide-python`
 the ``openslide-bin`` binaries, both pip-installable: ``pip install 'bcnet_tf[slides]'``),
 which decodes only the stored tiles a region touches. A region at a target resolution
 in micrometres per pixel (µm/px) comes from the nearest level at least as fine, resized
-down with the pipeline's area resize (:func:`~bcnet_tf.pathology.prepare.resize_rgb`).
+down by area averaging.
 
 Handles are opened on first use in each process (never inherited across a fork) and
 kept; OpenSlide handles are thread-safe, so ``tf.data``'s parallel map shares them.
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from bcnet_tf.errors import SlideError, missing_extra_hint
-from bcnet_tf.pathology.prepare import resize_rgb
+from bcnet_tf.pathology.tiles import BACKGROUND
 
 #: Extensions of the slide formats OpenSlide reads.
 SLIDE_EXTENSIONS = frozenset(
@@ -116,27 +117,31 @@ def slide_info(path: str | os.PathLike[str], mpp: float | None = None) -> SlideI
     )
 
 
+def _read_rgb(slide: SlideInfo, x: int, y: int, level: int, width: int, height: int) -> Image.Image:
+    openslide = _openslide()
+    try:
+        rgba = open_slide(slide.path).read_region((int(x), int(y)), level, (width, height))
+    except openslide.OpenSlideError as error:
+        raise SlideError(
+            slide.path, f"its pixels cannot be decoded ({error}); truncated?", "replace the file"
+        ) from None
+    rgb = Image.new("RGB", rgba.size, (BACKGROUND,) * 3)
+    rgb.paste(rgba, mask=rgba)  # OpenSlide's alpha is not premultiplied
+    return rgb
+
+
 def read_region(
     slide: SlideInfo, x: int, y: int, level: int, width: int, height: int
 ) -> np.ndarray:
     """``(height, width, 3)`` ``uint8`` RGB of ``level`` whose top-left is ``(x, y)`` in
     level-0 pixels; outside the slide (transparent) reads as white glass."""
-    openslide = _openslide()
-    try:
-        rgba = np.asarray(
-            open_slide(slide.path).read_region((int(x), int(y)), level, (width, height))
-        )
-    except openslide.OpenSlideError as error:
-        raise SlideError(
-            slide.path, f"its pixels cannot be decoded ({error}); truncated?", "replace the file"
-        ) from None
-    alpha = rgba[..., 3:].astype(np.uint16)
-    return ((rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return np.asarray(_read_rgb(slide, x, y, level, width, height))
 
 
 def read_tile(slide: SlideInfo, x: int, y: int, size: int, mpp: float) -> np.ndarray:
     """The ``size`` x ``size`` RGB tile at ``mpp`` µm/px whose top-left is ``(x, y)`` in
-    level-0 pixels: read from the nearest level at least as fine and shrunk.
+    level-0 pixels: read from the nearest level at least as fine and shrunk by area
+    averaging (Pillow's box filter).
 
     Example:
         >>> read_tile(slide_info("slide.svs"), 0, 0, 224, mpp=0.5).dtype  # doctest: +SKIP
@@ -145,17 +150,20 @@ def read_tile(slide: SlideInfo, x: int, y: int, size: int, mpp: float) -> np.nda
     downsample = mpp / slide.mpp
     level = slide.level_for(downsample)
     side = max(1, round(size * downsample / slide.level_downsamples[level]))
-    region = read_region(slide, x, y, level, side, side)
-    return region if side == size else resize_rgb(region, (size, size))
+    region = _read_rgb(slide, x, y, level, side, side)
+    if side != size:
+        region = region.resize((size, size), Image.Resampling.BOX)
+    return np.asarray(region)
 
 
-def read_level(slide: SlideInfo, level: int, factor: int, rows: int = 512) -> np.ndarray:
+def read_level(slide: SlideInfo, level: int, factor: int, pixels: int = 1 << 22) -> np.ndarray:
     """A whole ``level`` shrunk by the integer ``factor`` (each output pixel the mean of
-    a ``factor`` x ``factor`` block, edges padded with glass), read in strips of
-    ``rows`` output rows so memory stays bounded whatever the slide's size."""
+    a ``factor`` x ``factor`` block, edges padded with glass), read in strips of about
+    ``pixels`` level pixels so memory stays bounded whatever the slide's size."""
     width, height = slide.level_dimensions[level]
     downsample = slide.level_downsamples[level]
     out_width, out_height = -(-width // factor), -(-height // factor)
+    rows = max(1, pixels // (out_width * factor * factor))
     strips = []
     for top in range(0, out_height, rows):
         count = min(rows, out_height - top)
