@@ -154,7 +154,7 @@ def describe_settings(cls: type) -> Iterator[SettingHelp]:
         >>> [item.flag for item in describe_settings(TrainConfig)][:3]
         ['--model', '--data', '--run-dir']
         >>> [item.flag for item in describe_settings(TrainConfig)][-2:]
-        ['--tile-per-image', '--tile-aggregate']
+        ['--tile-aggregate', '--tile-top-k']
     """
     for item in fields(cls):
         nested = _metadata(cls, item.name).get("nested")

@@ -175,8 +175,8 @@ def aggregate(tile_probabilities: np.ndarray, method: str = "mean", top_k: int =
     Example:
         >>> aggregate(np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2]]), "majority").tolist()
         [0.6666666666666666, 0.3333333333333333]
-        >>> aggregate(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), "top_k", 1).round(3).tolist()
-        [0.562, 0.438]
+        >>> aggregate(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), "top_k", 1).round(2).tolist()
+        [0.56, 0.44]
     """
     tile_probabilities = np.asarray(tile_probabilities, np.float64)
     if method == "mean":
