@@ -28,6 +28,20 @@ class ImageDecodeError(DatasetError):
         )
 
 
+class SlideError(DatasetError):
+    """One whole-slide image cannot be used.
+
+    Attributes:
+        path: the slide file.
+        reason: what is wrong with it, without the advice.
+    """
+
+    def __init__(self, path: str, reason: str, fix: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot use slide {path}: {reason}. Fix: {fix}")
+
+
 class LeakageError(DatasetError):
     """A split puts one patient (or one duplicate group) into two parts."""
 
@@ -38,6 +52,7 @@ _EXTRAS = {
     "edge": ("ai_edge_litert",),
     "app": ("gradio",),
     "dicom": ("pydicom", "gdcm"),
+    "slides": ("openslide",),
 }
 
 

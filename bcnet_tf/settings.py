@@ -66,15 +66,24 @@ class Choices(Sequence[str]):
         return f"Choices({self.module}.{self.name})"
 
 
-def setting(default: Any, description: str, choices: Sequence[str] | None = None) -> Any:
+def setting(
+    default: Any,
+    description: str,
+    choices: Sequence[str] | None = None,
+    *,
+    flag: str | None = None,
+) -> Any:
     """A settings-dataclass field: its default, one line of help, its allowed values.
+    ``flag`` names the field's flag inside a :func:`nested_setting` when the prefixed
+    name would be clumsy (``TileSpec.mpp`` is ``--mpp``, not ``--tile-mpp``).
 
     Example:
         >>> @dataclass
         ... class Settings:
         ...     loss: str = setting("crossentropy", "training loss", ("crossentropy", "focal"))
     """
-    return field(default=default, metadata={"help": description, "choices": choices})
+    metadata = {"help": description, "choices": choices, "flag": flag}
+    return field(default=default, metadata=metadata)
 
 
 def nested_setting(
@@ -148,7 +157,7 @@ def describe_settings(cls: type) -> Iterator[SettingHelp]:
         >>> [item.flag for item in describe_settings(TrainConfig)][:3]
         ['--model', '--data', '--run-dir']
         >>> [item.flag for item in describe_settings(TrainConfig)][-2:]
-        ['--tile-per-image', '--tile-aggregate']
+        ['--tile-aggregate', '--tile-top-k']
     """
     for item in fields(cls):
         nested = _metadata(cls, item.name).get("nested")
@@ -176,7 +185,7 @@ def _nested_flags(cls: type, item: Field[Any]) -> Iterator[tuple[str, Field[Any]
     nested, prefix, switch = metadata["nested"], metadata["prefix"], metadata["switch"]
     outer = item.default
     for inner in fields(nested):
-        described = _describe(nested, inner, f"{prefix}_{inner.name}")
+        described = _describe(nested, inner, _nested_flag(nested, prefix, inner.name))
         lead = metadata["help"] + (
             " (turns it on)" if outer is None and inner.name == switch else ""
         )
@@ -186,6 +195,12 @@ def _nested_flags(cls: type, item: Field[Any]) -> Iterator[tuple[str, Field[Any]
             inner,
             described._replace(help=f"{lead}: {described.help}", default=default),
         )
+
+
+def _nested_flag(nested: type, prefix: str, name: str) -> str:
+    """The flag name (without ``--``) of the nested class's field ``name``: its own
+    ``flag``, else ``<prefix>_<name>``."""
+    return _metadata(nested, name).get("flag") or f"{prefix}_{name}"
 
 
 class ImageSize(NamedTuple):
@@ -433,10 +448,11 @@ def _merge_nested(cls: type, item: Field[Any], base: Any, given: dict[str, Any])
     if base is None:
         switch = metadata["switch"]
         if switch not in given:
+            nested, prefix = metadata["nested"], metadata["prefix"]
             flags = ", ".join(
-                "--" + f"{metadata['prefix']}_{name}".replace("_", "-") for name in given
+                "--" + _nested_flag(nested, prefix, name).replace("_", "-") for name in given
             )
-            switch_flag = "--" + f"{metadata['prefix']}_{switch}".replace("_", "-")
+            switch_flag = "--" + _nested_flag(nested, prefix, switch).replace("_", "-")
             raise BcnetError(f"{flags} need {switch_flag} (it turns on {metadata['help']}).")
         return given
     base = base if isinstance(base, Mapping) else asdict(base)

@@ -190,8 +190,11 @@ def test_every_flag_of_every_command_is_described() -> None:
     flags = {flag for action in commands["train"]._actions for flag in action.option_strings}
     plain = {field.name for field in fields(TrainConfig)} - {"tiles"}
     assert {"--" + name.replace("_", "-") for name in plain} <= flags
-    tile_flags = {"--tile-" + field.name.replace("_", "-") for field in fields(TileSpec)}
-    assert tile_flags <= flags and "--tile-per-image" in tile_flags
+    tile_flags = {
+        "--" + (field.metadata.get("flag") or f"tile_{field.name}").replace("_", "-")
+        for field in fields(TileSpec)
+    }
+    assert tile_flags <= flags and {"--tile-per-image", "--mpp"} <= tile_flags
 
 
 @pytest.mark.parametrize(

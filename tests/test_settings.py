@@ -86,6 +86,30 @@ def test_a_nested_setting_off_by_default_needs_its_switch(tmp_path: Path) -> Non
         parse_settings(WithCrop, ["--config", str(path)])
 
 
+@dataclass(frozen=True)
+class Zoom:
+    size: int = setting(224, "crop side in pixels")
+    mpp: float | None = setting(None, "microns per pixel", flag="mpp")
+
+
+@dataclass
+class WithZoom:
+    zoom: Zoom | None = nested_setting(Zoom, None, "zooming", prefix="zoom", switch="size")
+
+
+def test_a_nested_field_may_name_its_own_flag(tmp_path: Path) -> None:
+    assert [item.flag for item in describe_settings(WithZoom)] == ["--zoom-size", "--mpp"]
+    parsed = parse_settings(WithZoom, ["--zoom-size", "32", "--mpp", "0.5"])
+    assert parsed == WithZoom(Zoom(32, 0.5))
+    with pytest.raises(SystemExit):  # the prefixed name is not a flag
+        parse_settings(WithZoom, ["--zoom-size", "32", "--zoom-mpp", "0.5"])
+    with pytest.raises(BcnetError, match=r"^--mpp need --zoom-size "):
+        parse_settings(WithZoom, ["--mpp", "0.5"])
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"zoom": {"size": 16, "mpp": 0.25}}))  # JSON keeps field names
+    assert parse_settings(WithZoom, ["--config", str(path)]) == WithZoom(Zoom(16, 0.25))
+
+
 def test_bad_value_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_settings(Example, ["--epochs", "two"])

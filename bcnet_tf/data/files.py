@@ -19,7 +19,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from bcnet_tf.data.dicom import DICOM_EXTENSIONS, DicomHeader, has_dicom_preamble, read_dicom_header
-from bcnet_tf.errors import ImageDecodeError
+from bcnet_tf.errors import ImageDecodeError, SlideError
+from bcnet_tf.pathology.slides import open_slide
 
 #: Extensions of the image formats used in this field: Pillow decodes all of them but
 #: DICOM (:mod:`bcnet_tf.data.dicom`); extension-less DICOM files count too.
@@ -148,3 +149,16 @@ def probe_image(path: Path) -> ImageInfo:
         and orientation in (1, None)
     )
     return ImageInfo(fmt, mode, width, height, tf_native)
+
+
+def probe_slide(path: Path) -> ImageInfo:
+    """A whole-slide image's full-resolution size, read by OpenSlide (no pixels).
+
+    Raises:
+        ImageDecodeError: OpenSlide cannot open the file.
+    """
+    try:
+        width, height = open_slide(path).dimensions
+    except SlideError as error:
+        raise ImageDecodeError(str(path), error.reason) from None
+    return ImageInfo("slide", "RGBA", int(width), int(height), False)

@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bcnet_tf.data.dicom import PatientIdWarning
-from bcnet_tf.data.files import MIN_SAMPLE_SIDE, SkippedFile, probe_image, skip_reason
+from bcnet_tf.data.files import (
+    MIN_SAMPLE_SIDE,
+    SkippedFile,
+    probe_image,
+    probe_slide,
+    skip_reason,
+)
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.errors import DatasetError, ImageDecodeError
 
@@ -116,6 +122,7 @@ def discover(
     label_by: str = "class",
     magnification: str | None = None,
     min_side: int = MIN_SAMPLE_SIDE,
+    slides: bool = False,
 ) -> DatasetIndex:
     """Find every sample under ``root`` and return them as a :class:`DatasetIndex`.
 
@@ -125,6 +132,8 @@ def discover(
         label_by: BreakHis only: ``"class"`` (benign/malignant) or ``"subtype"`` (8 types).
         magnification: keep only this magnification (e.g. ``"40X"``) where it is known.
         min_side: images smaller than this on a side are skipped as thumbnails.
+        slides: the samples are whole-slide images (SVS, NDPI, pyramidal TIFF, ...):
+            their headers are read with OpenSlide, never decoded whole.
 
     Files that are not samples (masks, thumbnails, hidden files, CSVs, unreadable
     images) are listed in ``index.skipped`` with the reason, never used silently.
@@ -146,7 +155,7 @@ def discover(
     if not root.exists():
         raise DatasetError(f"dataset path {root} does not exist. Fix: check the path.")
     if root.is_file() or layout == "csv":
-        return _from_manifest(root, magnification, min_side)
+        return _from_manifest(root, magnification, min_side, slides)
 
     candidates, skipped = _walk(root)
     if layout == "auto":
@@ -162,7 +171,7 @@ def discover(
         wanted = normalise_magnification(magnification) or magnification
         rows = [row for row in rows if row.get("magnification") == wanted]
     class_dirs = _class_folders(root) if layout in ("folders", "databiox") else []
-    return _build_index(root, layout, rows, skipped, min_side, class_dirs)
+    return _build_index(root, layout, rows, skipped, min_side, class_dirs, slides)
 
 
 def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
@@ -263,7 +272,9 @@ def _databiox_rows(root: Path, candidates: list[Path]) -> tuple[list[dict], list
     return rows, skipped
 
 
-def _from_manifest(manifest: Path, magnification: str | None, min_side: int) -> DatasetIndex:
+def _from_manifest(
+    manifest: Path, magnification: str | None, min_side: int, slides: bool
+) -> DatasetIndex:
     if manifest.is_dir():
         found = sorted(manifest.glob("*.csv"))
         if len(found) != 1:
@@ -276,7 +287,7 @@ def _from_manifest(manifest: Path, magnification: str | None, min_side: int) -> 
     if magnification is not None:
         wanted = normalise_magnification(magnification) or magnification
         rows = [row for row in rows if row.get("magnification") == wanted]
-    return _build_index(manifest.parent, "csv", rows, [], min_side, [])
+    return _build_index(manifest.parent, "csv", rows, [], min_side, [], slides)
 
 
 def read_manifest(manifest: Path) -> list[dict]:
@@ -387,13 +398,14 @@ def _build_index(
     skipped: list[SkippedFile],
     min_side: int,
     class_dirs: list[str],
+    slides: bool = False,
 ) -> DatasetIndex:
     records: list[ImageRecord] = []
     from_study: list[str] = []
     for row in rows:
         path = Path(row["path"])
         try:
-            info = probe_image(path)
+            info = probe_slide(path) if slides else probe_image(path)
         except ImageDecodeError as error:
             skipped.append(SkippedFile(str(path), f"unreadable: {error.reason}"))
             continue

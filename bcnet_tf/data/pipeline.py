@@ -1,7 +1,8 @@
 """The ``tf.data`` input pipeline: records -> batches of RGB pixels and labels.
 
 Per image: parallel read, decode and resize (:mod:`bcnet_tf.data.images`; tiles in
-tile mode, :mod:`bcnet_tf.data.tiles`), ``uint8`` cache. Per batch: augmentation with
+tile mode, :mod:`bcnet_tf.data.tiles`; tiles read from whole-slide images on demand,
+:mod:`bcnet_tf.data.slides`), ``uint8`` cache. Per batch: augmentation with
 Keras preprocessing layers, prefetch.
 
 Batches hold float32 pixels in 0..255. Normalisation (VGG/ResNet
@@ -27,6 +28,7 @@ from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.images import load_image, resize_image
 from bcnet_tf.data.mammo import check_preprocess, load_prepared
 from bcnet_tf.data.records import ImageRecord, image_file
+from bcnet_tf.data.slides import slide_tile_batches
 from bcnet_tf.data.tiles import crop_tiles, load_tile_source, random_tiles
 from bcnet_tf.errors import DatasetError
 from bcnet_tf.io import refuse_inside_dataset
@@ -237,7 +239,10 @@ def make_dataset(
         stain: a fitted stain normaliser applied to every image before the cache.
         tiles: tile mode: batches of tiles instead of whole images (``image_size`` is
             then ignored): ``tiles.per_image`` random tissue tiles per image and epoch
-            when ``training``, else every grid tile with tissue, image by image.
+            when ``training``, else every grid tile with tissue, image by image. With
+            ``tiles.mpp`` (whole-slide mode), ``tiles.per_image`` tissue tiles of each
+            slide, read on demand (:mod:`bcnet_tf.data.slides`; not cached, not
+            oversampled), moved at random when ``training``.
         preprocess: ``"none"`` or ``"mammo"`` (:mod:`bcnet_tf.data.mammo`: crop to the
             breast, flip to one side, pad to the aspect ratio) before the resize.
 
@@ -263,7 +268,18 @@ def make_dataset(
         )
         return ds.shuffle(min(len(indices), shuffle_buffer), seed=seed) if training else ds
 
-    if training and oversample:
+    if tiles is not None and tiles.mpp is not None:  # one draw of tiles from each slide
+        ds = slide_tile_batches(
+            records,
+            labels,
+            tiles,
+            batch_size=batch_size,
+            epochs=range(1),
+            seed=seed,
+            stain=stain,
+            jitter=training,
+        )
+    elif training and oversample:
         per_class = [
             decoded(np.flatnonzero(labels == c), f".class{c}").repeat() for c in np.unique(labels)
         ]
@@ -272,11 +288,13 @@ def make_dataset(
         ).take(len(records))
     else:
         ds = decoded(np.arange(len(records)))
-    if tiles is not None:
+    if tiles is not None and tiles.mpp is None:
         ds = _expand_tiles(ds, tiles, _random_seeds(seed, True) if training else None)
         if training:
             ds = ds.shuffle(min(len(records) * tiles.per_image, shuffle_buffer), seed=seed)
-    ds = _parallel_map(ds.batch(batch_size), _to_float(len(class_names), label_mode))
+    if tiles is None or tiles.mpp is None:
+        ds = ds.batch(batch_size)
+    ds = _parallel_map(ds, _to_float(len(class_names), label_mode))
     layer = augmentation_policy(augment, seed) if isinstance(augment, str) else augment
     if training and layer is not None:
         ds = _parallel_map(ds, lambda x, y: (layer(x, training=True), y))
@@ -304,7 +322,8 @@ def epoch_batches(
     training engine augments inside the model step, where the random state is
     checkpointed with the weights. Use with ``fit(steps_per_epoch=ceil(n / batch_size))``
     (``n`` = images, or images x ``tiles.per_image`` in tile mode, whose random tiles
-    are seeded by the epoch too). ``stain``, ``tiles`` and ``preprocess`` as in
+    are seeded by the epoch too; slides in whole-slide mode, see
+    :mod:`bcnet_tf.data.slides`). ``stain``, ``tiles`` and ``preprocess`` as in
     :func:`make_dataset`.
 
     Example:
@@ -312,6 +331,18 @@ def epoch_batches(
         ...                        start=0, end=50)  # doctest: +SKIP
     """
     labels = _label_ids(records, class_names)
+    convert = _to_float(len(class_names), "categorical")
+    if tiles is not None and tiles.mpp is not None:
+        slides = slide_tile_batches(
+            records,
+            labels,
+            tiles,
+            batch_size=batch_size,
+            epochs=range(start, end),
+            seed=seed,
+            stain=stain,
+        )
+        return _parallel_map(slides, convert).prefetch(AUTOTUNE)
     images = _decoded(
         records,
         labels,
@@ -324,7 +355,6 @@ def epoch_batches(
         tiles,
         preprocess,
     )
-    convert = _to_float(len(class_names), "categorical")
 
     def epoch(e: int) -> tf.data.Dataset:
         epoch_seed = seed * 100_003 + e

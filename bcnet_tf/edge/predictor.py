@@ -194,7 +194,7 @@ class Predictor:
         tiles aggregated in tile mode)."""
         if self.tiles is None:
             return probabilities[0]
-        return aggregate(probabilities, self.tiles.aggregate)
+        return aggregate(probabilities, self.tiles.aggregate, self.tiles.top_k)
 
     def predict(
         self, paths: list[str | os.PathLike[str]], *, top_k: int = 3, tta: bool = False

@@ -6,6 +6,10 @@ What is evaluated:
   default), so the test images are the ones training never saw;
 * a ``.keras`` file and ``data=DIR``: every image of ``DIR``.
 
+A whole-slide model (``TileSpec.mpp``) is evaluated per slide: every tissue tile
+classified, the tiles aggregated (mean, top-k mean, or the run's attention-MIL head),
+and the report shows heat maps of tile probabilities over the slides' thumbnails.
+
 The label order always comes from the model file; a dataset label the model does not
 know is an error, never a silent re-mapping.
 """
@@ -35,12 +39,14 @@ from bcnet_tf.evaluation.predict import predict_probabilities
 from bcnet_tf.evaluation.report import write_report
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
+from bcnet_tf.explain.slides import SlidePrediction, predict_slide, slide_heat_map
 from bcnet_tf.explain.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.io import atomic_write_json, atomic_write_text, refuse_inside_dataset
 from bcnet_tf.models.diagram import model_diagram
 from bcnet_tf.models.saving import ModelInfo, load_model
 from bcnet_tf.pathology.settings import from_model_extra
-from bcnet_tf.training.run_dir import ModelSource, RunDir, resolve_source
+from bcnet_tf.pathology.tiles import TileSpec
+from bcnet_tf.training.run_dir import MIL_FILE, ModelSource, RunDir, resolve_source
 
 
 @dataclass
@@ -81,8 +87,10 @@ def _pictures(
     before: Any,
     after: Any,
     examples: int,
+    slides: dict[str, SlidePrediction] | None = None,
 ) -> dict[str, str]:
-    """Write every picture; returns ``{title: file name}`` in report order."""
+    """Write every picture; returns ``{title: file name}`` in report order. ``slides``:
+    whole-slide mode's predictions by path."""
     out, names = evaluation.out_dir, evaluation.class_names
     y_true, probabilities, records = evaluation.y_true, evaluation.probabilities, evaluation.records
     files: dict[str, str] = {}
@@ -101,6 +109,22 @@ def _pictures(
 
     losses = -np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, 1))
     worst = np.argsort(-losses)[:examples]
+    per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
+    shown = np.concatenate(per_class).astype(int)
+    if slides is not None:  # whole slides: heat maps over thumbnails, no pixels loaded
+        chosen = list(dict.fromkeys([*shown.tolist(), *worst.tolist()]))
+        maps, titles = _slide_maps([slides[records[i].path] for i in chosen], names)
+        labels = _examples(records, np.array(chosen), source.index)
+        save(
+            "Slide heat maps: each tissue tile's probability of the slide's predicted class "
+            "(and attention weights, with an attention-MIL head); one slide per class, then "
+            "the top losses",
+            "slide_heat_maps.png",
+            plots.heat_grid(maps, [f"{a}\n{b}" for a, b in zip(labels, titles, strict=True)]),
+        )
+        model_diagram(model, out / "model.png")
+        files["Model diagram"] = "model.png"
+        return files
     stain, _ = from_model_extra(info.extra)
     preprocess = preprocess_of(info.extra)
     worst_images = load_files([records[i] for i in worst], info.image_size, stain, preprocess)
@@ -110,8 +134,6 @@ def _pictures(
         "top_losses.png",
         plots.top_losses(worst_images, y_true[worst], probabilities[worst], names, worst_titles),
     )
-    per_class = [np.flatnonzero(y_true == k)[:1] for k in range(len(names))]
-    shown = np.concatenate(per_class).astype(int)
     shown_images = load_files([records[i] for i in shown], info.image_size, stain, preprocess)
     save(
         "Class probabilities per image",
@@ -138,6 +160,26 @@ def _pictures(
     model_diagram(model, out / "model.png")
     files["Model diagram"] = "model.png"
     return files
+
+
+def _slide_maps(
+    predictions: list[SlidePrediction], names: list[str]
+) -> tuple[list[np.ndarray], list[str]]:
+    """Heat maps over each slide's thumbnail, and what each shows: the tiles'
+    probability of the slide's predicted class, beside the attention weights (scaled
+    to their maximum) when the slide has them."""
+    maps, titles = [], []
+    for prediction in predictions:
+        target = int(np.argmax(prediction.probabilities))
+        picture = slide_heat_map(prediction, prediction.tile_probabilities[:, target])
+        title = f"p({names[target]}) per tile"
+        if prediction.attention is not None:
+            weights = prediction.attention / prediction.attention.max()
+            picture = np.concatenate([picture, slide_heat_map(prediction, weights)], axis=1)
+            title += " | attention"
+        maps.append(picture)
+        titles.append(title)
+    return maps, titles
 
 
 def _grad_cams(
@@ -201,15 +243,25 @@ def evaluate(
     _check_labels(info, resolved.index, resolved.records)
 
     stain, tiles = from_model_extra(info.extra)
+    slides: dict[str, SlidePrediction] | None = None
+    if tiles is not None and tiles.mpp is not None:
+        slides = {}
+        mil = _attention_head(resolved.model_path, tiles, trust)
 
     def predict(records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        truth = np.array([names.index(r.label) for r in records])
+        if slides is not None:  # slide-level: each slide's tissue tiles aggregated
+            for r in progress_bar(records, desc="predict (slides)", leave=False, unit="slide"):
+                slides[r.path] = predict_slide(
+                    model, r.path, tiles, stain, mil=mil, tta=tta, batch_size=batch_size
+                )
+            return np.stack([slides[r.path].probabilities for r in records]), truth
         if tiles is not None:  # image-level: each image's tiles aggregated
             probabilities = [
                 predict_tiled(model, r.path, tiles, stain, tta=tta, batch_size=batch_size)
                 for r in progress_bar(records, desc="predict (tiles)", leave=False, unit="image")
             ]
-            truth = [names.index(r.label) for r in records]
-            return np.stack([p.probabilities for p in probabilities]), np.array(truth)
+            return np.stack([p.probabilities for p in probabilities]), truth
         dataset = make_dataset(
             records,
             names,
@@ -262,11 +314,27 @@ def evaluate(
     }
     evaluation = Evaluation(out_dir, names, resolved.records, y_true, probabilities, summary)
     _write_predictions(evaluation, resolved.index)
-    summary["pictures"] = _pictures(evaluation, model, info, resolved, before, after, examples)
+    summary["pictures"] = _pictures(
+        evaluation, model, info, resolved, before, after, examples, slides
+    )
     summary["model_summary"] = _model_summary(model)
     atomic_write_json(out_dir / "metrics.json", summary)
     write_report(out_dir, summary)
     return evaluation
+
+
+def _attention_head(model_path: Path, tiles: TileSpec, trust: bool) -> keras.Model | None:
+    """The attention-MIL head beside ``model_path`` when the model aggregates by
+    attention (:mod:`bcnet_tf.training.mil`), else ``None``."""
+    if tiles.aggregate != "attention":
+        return None
+    path = model_path.parent / MIL_FILE
+    if not path.is_file():
+        raise BcnetError(
+            f"{model_path} aggregates slides by attention, but its attention-MIL head "
+            f"{path} is missing. Fix: run the training command again to finish the run."
+        )
+    return load_model(path, trust=trust)[0]
 
 
 def _resampling_units(source: ModelSource) -> tuple[list[str] | None, str]:

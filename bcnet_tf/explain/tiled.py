@@ -70,7 +70,7 @@ def predict_tiled(
         ]
     )
     return TiledPrediction(
-        aggregate(tile_probabilities, tiles.aggregate),
+        aggregate(tile_probabilities, tiles.aggregate, tiles.top_k),
         tile_probabilities,
         corners,
         image,

@@ -33,7 +33,8 @@ from bcnet_tf.settings import setting
 TISSUE_DENSITY = 0.3
 #: Padding colour: an image smaller than a tile is padded with glass.
 BACKGROUND = 255
-AGGREGATIONS = ("mean", "majority")
+#: ``attention`` needs an attention-MIL head (whole-slide mode only).
+AGGREGATIONS = ("mean", "majority", "top_k", "attention")
 
 
 class TissueWarning(UserWarning):
@@ -55,16 +56,36 @@ class TileSpec:
         "resize factor applied to the whole image before tiling (1.0: native resolution; "
         "0.5 halves it, so a tile covers twice the tissue)",
     )
+    mpp: float | None = setting(
+        None,
+        "whole-slide mode: tiles are read from pyramidal slides at this resolution in "
+        "micrometres per pixel, e.g. 0.5 (none: ordinary images, decoded whole)",
+        flag="mpp",
+    )
+    slide_mpp: float | None = setting(
+        None,
+        "whole-slide mode: micrometres per pixel of a slide's full resolution, used for "
+        "slides whose file does not record it (none: every slide must record it)",
+    )
     stride: int = setting(0, "grid step in pixels when predicting (0: the tile side, no overlap)")
     min_tissue: float = setting(0.5, "least share of tissue pixels a tile needs")
     per_image: int = setting(8, "random tissue tiles drawn from each image per training epoch")
     aggregate: str = setting(
-        "mean", "how an image's prediction combines its tiles' predictions", AGGREGATIONS
+        "mean",
+        "how an image's prediction combines its tiles' predictions: their mean, majority "
+        "vote, the mean of each class's top-k tile probabilities, or an attention-MIL head "
+        "trained on slide labels (whole-slide mode)",
+        AGGREGATIONS,
     )
+    top_k: int = setting(8, "top_k aggregation: tiles averaged per class")
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.scale <= 0 or self.stride < 0 or self.per_image < 1:
             raise ValueError(f"invalid tile settings: {self}")
+        if self.top_k < 1 or any(v is not None and v <= 0 for v in (self.mpp, self.slide_mpp)):
+            raise ValueError(f"invalid tile settings: {self}")
+        if self.aggregate == "attention" and self.mpp is None:
+            raise ValueError("aggregate 'attention' needs whole-slide mode (set mpp)")
         if not 0.0 <= self.min_tissue <= 1.0:
             raise ValueError(f"min_tissue must lie in [0, 1], not {self.min_tissue}")
         if self.aggregate not in AGGREGATIONS:
@@ -145,23 +166,31 @@ def extract_tiles(image: np.ndarray, positions: np.ndarray, size: int) -> np.nda
     return np.stack([image[y : y + size, x : x + size] for y, x in positions])
 
 
-def aggregate(tile_probabilities: np.ndarray, method: str = "mean") -> np.ndarray:
-    """An image's class probabilities from its tiles': their mean, or the share of
-    tiles voting for each class (``"majority"``).
+def aggregate(tile_probabilities: np.ndarray, method: str = "mean", top_k: int = 8) -> np.ndarray:
+    """An image's class probabilities from its tiles': their mean, the share of tiles
+    voting for each class (``"majority"``), or each class's mean over its ``top_k``
+    most probable tiles, normalised to sum to one (``"top_k"``: a class that a small
+    region shows strongly is not outvoted by the many tiles that do not show it).
 
     Example:
         >>> aggregate(np.array([[0.9, 0.1], [0.4, 0.6], [0.8, 0.2]]), "majority").tolist()
         [0.6666666666666666, 0.3333333333333333]
+        >>> aggregate(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]]), "top_k", 1).round(2).tolist()
+        [0.56, 0.44]
     """
     tile_probabilities = np.asarray(tile_probabilities, np.float64)
     if method == "mean":
         return tile_probabilities.mean(axis=0)
+    if method == "top_k":
+        k = min(top_k, len(tile_probabilities))
+        highest = np.sort(tile_probabilities, axis=0)[-k:].mean(axis=0)
+        return highest / highest.sum()
     if method == "majority":
         votes = np.bincount(
             tile_probabilities.argmax(axis=1), minlength=tile_probabilities.shape[1]
         )
         return votes / votes.sum()
-    raise ValueError(f"aggregate must be one of {AGGREGATIONS}, not {method!r}")
+    raise ValueError(f"aggregate must be one of {AGGREGATIONS[:3]}, not {method!r}")
 
 
 def stitch(

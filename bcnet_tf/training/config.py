@@ -183,6 +183,11 @@ class TrainConfig:
             except ValueError as error:
                 raise BcnetError(f"image_size: {error}") from None
 
+    @property
+    def slides(self) -> bool:
+        """Whole-slide mode: the data are slides read at ``tiles.mpp``."""
+        return self.tiles is not None and self.tiles.mpp is not None
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

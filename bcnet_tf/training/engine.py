@@ -1,6 +1,7 @@
 """``train``: one command, one run directory (:mod:`bcnet_tf.training.run_dir`),
 resumable; the phases of its plan, each on images or, with a frozen backbone, on
-cached features (:mod:`bcnet_tf.training.fast_path`).
+cached features (:mod:`bcnet_tf.training.fast_path`); in whole-slide mode with
+attention aggregation, then the attention-MIL head (:mod:`bcnet_tf.training.mil`).
 
 Running the same command again on the same directory resumes where it stopped (after
 a crash or SIGKILL, from the last finished epoch) and finishes.
@@ -25,6 +26,7 @@ from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.models import build_model, get_spec
 from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.mil import train_attention_mil
 from bcnet_tf.training.phase import RunContext, run_phase
 from bcnet_tf.training.plans import make_plan
 from bcnet_tf.training.precision import set_precision
@@ -78,6 +80,7 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         config.layout,
         label_by=config.label_by,
         magnification=config.magnification,
+        slides=config.slides,
     )
     refuse_inside_dataset(run_dir, index.root, flag="--run-dir")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +134,9 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         state["stopped"] = run_phase(run, i, phase, model)
         state["completed"].append(i)
         files.write_state(state)
+    if tiles is not None and tiles.aggregate == "attention" and not files.mil.exists():
+        parts = {"train": split.train, "val": split.val}
+        train_attention_mil(files, parts, names, config, stain)
 
     return TrainResult(
         run_dir,

@@ -35,11 +35,15 @@ from bcnet_tf.data.splits import Split
 from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.io import atomic_write_json
+from bcnet_tf.models.saving import read_info
+from bcnet_tf.pathology.settings import from_model_extra
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.training.config import TrainConfig
 
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
+#: The attention-MIL head of a whole-slide run, beside the best checkpoint.
+MIL_FILE = "attention_mil.keras"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,11 @@ class RunDir:
     @property
     def last(self) -> Path:
         return self.checkpoints / LAST_MODEL
+
+    @property
+    def mil(self) -> Path:
+        """The attention-MIL head of a whole-slide run (``attention`` aggregation)."""
+        return self.checkpoints / MIL_FILE
 
     def phase_weights(self, phase: int) -> Path:
         return self.checkpoints / f"phase{phase}.weights.h5"
@@ -174,6 +183,7 @@ def resolve_source(source: Path, data: str | None, part: str, out: str | None) -
             config.layout,
             label_by=config.label_by,
             magnification=config.magnification,
+            slides=config.slides,
         )
         split = run.read_split(index)
         if part not in split.parts:
@@ -188,6 +198,7 @@ def resolve_source(source: Path, data: str | None, part: str, out: str | None) -
         )
     if data is None:
         raise BcnetError(f"evaluating a model file needs a dataset: --data DIR ({source}).")
-    index = discover(data)
+    _, tiles = from_model_extra(read_info(source).extra)
+    index = discover(data, slides=tiles is not None and tiles.mpp is not None)
     out_dir = Path(out) if out else source.parent / f"evaluation-{Path(data).name}"
     return ModelSource(source, index, index.records, "all", out_dir)

@@ -17,6 +17,7 @@ import numpy as np
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
 from bcnet_tf.data.records import DatasetIndex
+from bcnet_tf.data.slides import sample_tiles
 from bcnet_tf.data.splits import Split, split_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import StainNormalizer
@@ -24,6 +25,8 @@ from bcnet_tf.training.config import TrainConfig
 from bcnet_tf.training.run_dir import RunDir
 
 DEFAULT_RUNS = Path("saved_models")
+#: Tissue tiles per training slide a stain normaliser is fitted on (whole-slide mode).
+SLIDE_REFERENCE_TILES = 4
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -64,7 +67,8 @@ def load_or_make_split(files: RunDir, index: DatasetIndex, config: TrainConfig) 
 
 def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> StainNormalizer | None:
     """The run's stain normaliser: ``stain.json`` when resuming, else fitted on the
-    reference images (default: up to 16 training images, seeded) and saved."""
+    reference images (default: up to 16 training images, seeded; in whole-slide mode
+    a few tissue tiles of each) and saved."""
     if config.stain == "none":
         return None
     saved = files.read_stain()
@@ -87,8 +91,14 @@ def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> Stain
     else:
         order = np.random.default_rng(config.seed).permutation(len(split.train))[:16]
         paths = [split.train[i].path for i in sorted(order)]
+    if config.slides and not config.stain_reference:  # tissue tiles, not whole slides
+        assert config.tiles is not None
+        chosen = [split.train[i] for i in sorted(order)]
+        references = sample_tiles(chosen, config.tiles, SLIDE_REFERENCE_TILES, config.seed)
+    else:
+        references = [decode_rgb(os.fspath(p)) for p in paths]
     try:
-        stain = StainNormalizer.fit(config.stain, [decode_rgb(os.fspath(p)) for p in paths])
+        stain = StainNormalizer.fit(config.stain, references)
     except ValueError as error:
         raise BcnetError(
             f"{error} ({len(paths)} reference images, e.g. {paths[0]}). Fix: pass "
