@@ -38,6 +38,7 @@ _EXTRAS = {
     "edge": ("ai_edge_litert",),
     "app": ("gradio",),
     "dicom": ("pydicom", "gdcm"),
+    "batch": ("apache_beam", "pyarrow"),
 }
 
 
