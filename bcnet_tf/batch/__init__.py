@@ -32,7 +32,15 @@ _EXPORTS = {
     "predict_batch": "pipeline",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BatchResult",
+    "BundleModel",
+    "BundleModelHandler",
+    "ReadPaths",
+    "Unreadable",
+    "pipeline_options",
+    "predict_batch",
+]
 
 
 def __getattr__(name: str) -> Any:
