@@ -7,6 +7,7 @@ module imports only from its own layer or the layers above it in this list::
     bcnet_tf.pathology   H&E stain normalisation, tissue tiles, preparing one image (numpy)
     bcnet_tf.data        folder of images -> records -> leak-free splits -> tf.data batches
     bcnet_tf.edge        TensorFlow-free prediction from a bundle (LiteRT)
+    bcnet_tf.batch       the edge predictor on Apache Beam: batch prediction at scale
     bcnet_tf.models      the studies' architectures behind one factory, with weights
     bcnet_tf.training    resumable runs: schedules, stop-at-threshold, mixed precision;
                          the run directory
@@ -16,11 +17,14 @@ module imports only from its own layer or the layers above it in this list::
     app, cli             the demo app and the command line
 
 The edge predictor sits low because it needs only decoding and ``pathology`` (so it
-stays TensorFlow-free); ``export`` writes and checks the bundles it reads.
+stays TensorFlow-free); ``batch`` sits just above it for the same reason: its Beam
+workers run the edge predictor and never import TensorFlow. ``export`` writes and
+checks the bundles both read.
 ``tests/test_architecture.py`` checks every import against this order.
 
 Installs: ``bcnet_tf[train]`` for everything but the edge predictor,
-``bcnet_tf[edge]`` for the edge predictor alone.
+``bcnet_tf[edge]`` for the edge predictor alone, ``bcnet_tf[batch]`` for batch
+prediction on Apache Beam.
 
 Public names and the sub-packages are imported lazily, so ``import bcnet_tf`` stays
 cheap and never imports TensorFlow until a function that needs it is used.
@@ -53,6 +57,7 @@ PIPELINE: tuple[tuple[str, ...], ...] = (
     ("pathology",),
     ("data",),
     ("edge",),
+    ("batch",),
     ("models",),
     ("training",),
     ("explain",),
@@ -96,6 +101,7 @@ _SUBPACKAGES = (
     "explain",
     "export",
     "edge",
+    "batch",
 )
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

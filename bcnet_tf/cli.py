@@ -9,6 +9,7 @@ Commands:
     explain MODEL    Grad-CAM / occlusion overlays for image files
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
     predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
+    predict-batch BUNDLE  the same on Apache Beam: a manifest or glob -> CSV, Parquet
     app BUNDLE       web demo: upload an image, see probabilities and Grad-CAM
 
 Every command takes ``--help`` (each flag with its description, allowed values and
@@ -265,6 +266,29 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_batch(args: argparse.Namespace) -> int:
+    from bcnet_tf.batch import predict_batch
+
+    result = predict_batch(
+        args.bundle,
+        args.input,
+        args.output,
+        artifact=args.artifact,
+        runner=args.runner,
+        workers=args.workers,
+        threads=args.threads,
+        guard=not args.no_guard,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        beam_options=args.beam_options,
+    )
+    summary = result.summary
+    print(f"predicted {result.predicted} image(s) with {summary['artifact']}")
+    print(f"unreadable {result.unreadable} (see dead_letter-*.csv)")
+    print(f"model sha256 {summary['model_sha256']}\noutput: {result.output}")
+    return 0
+
+
 def _app(args: argparse.Namespace) -> int:
     from bcnet_tf.app import build_app
 
@@ -398,6 +422,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predicting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     predicting.set_defaults(run=_predict)
+
+    batch = command(
+        "predict-batch",
+        help="classify many images on Apache Beam (needs bcnet_tf[batch])",
+        description="Run a bundle's TFLite model over a CSV manifest or a glob with Beam's "
+        "RunInference; write predictions-*.csv/.parquet, dead_letter-*.csv and summary.json. "
+        "Pipeline options for other runners go after `--`, e.g. `-- --project=p`.",
+    )
+    batch.add_argument("bundle", help="an exported bundle folder")
+    batch.add_argument("--input", required=True, help="CSV manifest (path column) or a glob")
+    batch.add_argument("--output", required=True, help="results folder (local or gs://...)")
+    batch.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    batch.add_argument("--artifact", help="TFLite file to run [default: the recommended one]")
+    batch.add_argument(
+        "--runner",
+        default="DirectRunner",
+        help="Beam runner, e.g. DataflowRunner, FlinkRunner, SparkRunner [default: %(default)s]",
+    )
+    batch.add_argument(
+        "--workers", type=int, help="DirectRunner worker processes [default: one per core]"
+    )
+    batch.add_argument(
+        "--threads",
+        type=int,
+        help="interpreter threads per worker [default: cores / workers locally, else 1]",
+    )
+    batch.add_argument("--batch-size", type=int, default=32, help="images per model call")
+    batch.add_argument(
+        "--no-guard", action="store_true", help="skip the input guard (research use)"
+    )
+    batch.add_argument(
+        "beam_options", nargs="*", metavar="-- BEAM_OPTION", help="further Beam pipeline options"
+    )
+    batch.set_defaults(run=_predict_batch)
 
     app = command("app", help="web demo for a bundle (needs bcnet_tf[app])")
     app.add_argument("bundle", help="an exported bundle folder")

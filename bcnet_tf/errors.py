@@ -53,6 +53,7 @@ _EXTRAS = {
     "app": ("gradio",),
     "dicom": ("pydicom", "gdcm"),
     "slides": ("openslide",),
+    "batch": ("apache_beam", "pyarrow"),
 }
 
 

@@ -11,7 +11,17 @@ import pytest
 import bcnet_tf
 
 CLASSES = {"DatasetIndex", "ImageRecord", "Split", "HeadConfig", "TrainConfig", "Predictor"}
-SUBPACKAGES = {"data", "pathology", "models", "training", "evaluation", "explain", "export", "edge"}
+SUBPACKAGES = {
+    "data",
+    "pathology",
+    "models",
+    "training",
+    "evaluation",
+    "explain",
+    "export",
+    "edge",
+    "batch",
+}
 
 
 def _import_every_subpackage() -> set[str]:

@@ -63,7 +63,7 @@ _BREAKHIS_NAME = re.compile(
     r"(?P<patient>[A-Za-z0-9]+)-(?P<mag>\d+)-(?P<seq>\d+)$"
 )
 _MAGNIFICATION = re.compile(r"^(?P<value>\d+(\.\d+)?)\s*[xX]$")
-_PATH_COLUMNS = ("path", "image_path", "filepath", "file", "filename", "image", "image file path")
+PATH_COLUMNS = ("path", "image_path", "filepath", "file", "filename", "image", "image file path")
 _LABEL_COLUMNS = ("label", "class", "target", "grade", "pathology", "breast_birads")
 _PATIENT_COLUMNS = ("patient", "patient_id", "case", "case_id", "subject")
 _FRAME_COLUMNS = ("frame", "frame_index")
@@ -305,11 +305,11 @@ def read_manifest(manifest: Path) -> list[dict]:
             table = list(reader)
     except (UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"cannot read manifest {manifest}: {error}") from None
-    path_col = next((columns[c] for c in _PATH_COLUMNS if c in columns), None)
+    path_col = next((columns[c] for c in PATH_COLUMNS if c in columns), None)
     label_col = next((columns[c] for c in _LABEL_COLUMNS if c in columns), None)
     if path_col is None or label_col is None:
         raise DatasetError(
-            f"manifest {manifest} needs a path column ({'/'.join(_PATH_COLUMNS)}) and a "
+            f"manifest {manifest} needs a path column ({'/'.join(PATH_COLUMNS)}) and a "
             f"label column ({'/'.join(_LABEL_COLUMNS)}); it has {sorted(columns.values())}. "
             "Fix: name the columns in the manifest's first row."
         )
