@@ -6,7 +6,7 @@ What is evaluated:
   default), so the test images are the ones training never saw;
 * a ``.keras`` file and ``data=DIR``: every image of ``DIR``.
 
-A whole-slide model (``TileSpec.mpp``) is evaluated per slide: every tissue tile
+A whole-slide model (``TileSpec.whole_slide``) is evaluated per slide: every tissue tile
 classified, the tiles aggregated (mean, top-k mean, or the run's attention-MIL head),
 and the report shows heat maps of tile probabilities over the slides' thumbnails.
 
@@ -237,7 +237,7 @@ def evaluate(
 
     stain, tiles = from_model_extra(info.extra)
     slides: dict[str, SlidePrediction] | None = None
-    if tiles is not None and tiles.mpp is not None:
+    if tiles is not None and tiles.whole_slide:
         slides = {}
         mil = attention_head(resolved.model_path, tiles, trust)
 

@@ -63,7 +63,7 @@ def explain(
         raise BcnetError(f"class {class_name!r} is not one of the model's classes {names}.")
     requested = None if class_name is None else names.index(class_name)
     stain, tiles = from_model_extra(info.extra)
-    if tiles is not None and tiles.mpp is not None:
+    if tiles is not None and tiles.whole_slide:
         if methods:
             raise BcnetError(
                 "Grad-CAM and occlusion maps are not available for whole-slide models; "

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bcnet_tf.data.slides import tile_reader
 from bcnet_tf.errors import SlideError
 from bcnet_tf.pathology.slide_index import pen_mask, slide_tiles
 from bcnet_tf.pathology.slides import read_tile, slide_info
@@ -112,6 +113,25 @@ def test_a_slide_without_resolution_needs_one(tmp_path: Path) -> None:
         slide_tiles(path, TileSpec(size=32, mpp=1.0))
     given = slide_tiles(path, TileSpec(size=32, mpp=1.0, slide_mpp=0.5))
     assert given.slide.mpp == 0.5 and given.side == 64
+
+
+def test_a_target_magnification_reads_through_the_objective_power(tmp_path: Path) -> None:
+    tiff_writer()
+    image = slide_image((512, 512), [(0, 0, 256, 256)])
+    svs = write_slide(tmp_path / "a.svs", image, mpp=0.25, objective=40)
+    assert slide_info(svs).objective == 40
+    # 10x on a 40x slide at 0.25 µm/px: 1 µm/px, 128 level-0 pixels per 32-px tile
+    found = slide_tiles(svs, TileSpec(size=32, target_magnification=10))
+    assert found.mpp == pytest.approx(1.0) and found.side == 128
+    assert sorted(map(tuple, found.corners.tolist())) == [(0, 0), (0, 128), (128, 0), (128, 128)]
+    tile = tile_reader([found], TileSpec(size=32, target_magnification=10), None)(0, 128, 0)
+    expected = pyramid(image)[2][32:64, :32]  # level 2 is 1 µm/px
+    assert np.abs(tile.astype(int) - expected).mean() < JPEG_ERROR
+    plain = write_slide(tmp_path / "plain.tif", image)  # a resolution, no objective power
+    with pytest.raises(SlideError, match=r"plain\.tif: it records no objective power.*--mpp"):
+        slide_tiles(plain, TileSpec(size=32, target_magnification=10))
+    with pytest.raises(ValueError, match="not both"):
+        TileSpec(size=32, mpp=1.0, target_magnification=10)
 
 
 def test_a_truncated_slide_is_one_clear_line(written, tmp_path: Path) -> None:
