@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bcnet_tf.data.layouts import discover
 from bcnet_tf.data.slides import tile_reader
 from bcnet_tf.errors import SlideError
 from bcnet_tf.pathology.slide_index import pen_mask, slide_tiles
@@ -141,3 +142,29 @@ def test_a_truncated_slide_is_one_clear_line(written, tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(SlideError, match=r"^cannot use slide .*cut\.tif: .*Fix: "):
         slide_tiles(cut, TileSpec(size=32, mpp=1.0))
+
+
+def test_class_folders_of_slides_are_found_in_slide_mode(written, tmp_path: Path) -> None:
+    path, image = written
+    root = tmp_path / "slides"
+    write_slide(root / "tumour" / "a.svs", image, objective=40)
+    (root / "normal").mkdir()
+    (root / "normal" / "b.tif").write_bytes(path.read_bytes())
+    (root / "normal" / "c.mrxs").write_bytes(b"not really")  # its data folder beside it:
+    (root / "normal" / "c").mkdir()
+    (root / "normal" / "c" / "Slidedat.ini").write_text("[GENERAL]\n")
+    (root / "normal" / "notes.txt").write_text("scanned 2024\n")
+    index = discover(root, slides=True)
+    assert index.layout == "folders"
+    assert [(Path(r.path).name, r.label) for r in index.records] == [
+        ("b.tif", "normal"),
+        ("a.svs", "tumour"),
+    ]
+    skipped = {Path(s.path).name: s.reason for s in index.skipped}
+    assert skipped.keys() == {"c.mrxs", "notes.txt"}  # nothing from inside c/
+    assert skipped["c.mrxs"].startswith("unreadable")
+    assert skipped["notes.txt"] == "not a slide file (extension '.txt')"
+    # outside slide mode, discovery is as before: slide formats are no images
+    ordinary = {Path(s.path).name: s.reason for s in discover(root).skipped}
+    assert ordinary["a.svs"] == "not an image file (extension '.svs')"
+    assert ordinary["Slidedat.ini"] == "not an image file (extension '.ini')"
