@@ -6,7 +6,7 @@ Commands:
     models           the model zoo: parameters, input size, preprocessing, weights
     train            train a model in a resumable run directory
     evaluate SOURCE  metrics with CIs, figures and an HTML report for a run or model
-    explain MODEL    Grad-CAM / occlusion overlays for image files
+    explain MODEL    Grad-CAM / occlusion overlays for image files, heat maps over slides
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
     predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
     predict-batch BUNDLE  the same on Apache Beam: a manifest or glob -> CSV, Parquet
@@ -362,9 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     evaluation.set_defaults(run=_evaluate)
 
-    explaining = command("explain", help="Grad-CAM / occlusion overlays")
+    explaining = command(
+        "explain", help="Grad-CAM / occlusion overlays; heat maps over whole slides"
+    )
     explaining.add_argument("model", help="a bcnet_tf .keras file")
-    explaining.add_argument("images", nargs="+", help="image files")
+    explaining.add_argument(
+        "images", nargs="+", help="image files (slides, for a whole-slide model)"
+    )
     explaining.add_argument("--out", required=True, help="output folder")
     explaining.add_argument(
         "--method",

@@ -3,7 +3,9 @@
 A slide is glass (white) with pieces of BreakHis images pasted where the test says,
 optionally a blue and a black pen stroke, written as OpenSlide's generic tiled TIFF:
 JPEG tiles, each level a top-level IFD (levels >= 1 with ``subfiletype=1``), X/Y
-resolution in pixels per centimetre so OpenSlide reports ``openslide.mpp-x``.
+resolution in pixels per centimetre so OpenSlide reports ``openslide.mpp-x``. With an
+objective power, the levels carry Aperio descriptions instead (``AppMag``, ``MPP``), so
+OpenSlide reads the file as an SVS and reports ``openslide.objective-power``.
 """
 
 from __future__ import annotations
@@ -41,9 +43,11 @@ def write_pyramid(
     levels: list[np.ndarray] | Iterator[np.ndarray],
     mpp: float | None = 0.25,
     tile: int = 64,
+    objective: float | None = None,
 ) -> Path:
     """Write the given pyramid levels (level 0 first; each an RGB array, or an iterator
-    of tiles with ``shape`` known) as a JPEG-tiled TIFF with ``mpp`` at level 0."""
+    of tiles with ``shape`` known) as a JPEG-tiled TIFF with ``mpp`` at level 0 (an
+    Aperio SVS with ``objective``)."""
     tifffile, _ = tiff_writer()
     path.parent.mkdir(parents=True, exist_ok=True)
     with tifffile.TiffWriter(path, bigtiff=True) as writer:
@@ -52,6 +56,8 @@ def write_pyramid(
             if mpp is not None:
                 per_cm = 1e4 / (mpp * level_downsample(levels, i))
                 options = {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
+            if objective is not None:
+                options.update(description=_aperio(levels, i, mpp, objective), metadata=None)
             writer.write(
                 level,
                 tile=(tile, tile),
@@ -62,6 +68,15 @@ def write_pyramid(
                 **options,
             )
     return path
+
+
+def _aperio(levels: list[np.ndarray], i: int, mpp: float | None, objective: float) -> str:
+    """An Aperio ImageDescription: level 0 with its magnification (and resolution)."""
+    height, width = levels[i].shape[:2]
+    text = f"Aperio Image Library v10.0.0\r\n{width}x{height} JPEG Q=95"
+    if i:
+        return text
+    return text + f"|AppMag = {objective:g}" + (f"|MPP = {mpp}" if mpp is not None else "")
 
 
 def level_downsample(levels: list[np.ndarray], i: int) -> float:
@@ -101,6 +116,13 @@ def slide_image(
     return canvas
 
 
-def write_slide(path: Path, image: np.ndarray, mpp: float | None = 0.25, levels: int = 3) -> Path:
-    """``image`` as a ``levels``-level pyramidal slide at ``mpp`` µm/px."""
-    return write_pyramid(path, pyramid(image, levels), mpp)
+def write_slide(
+    path: Path,
+    image: np.ndarray,
+    mpp: float | None = 0.25,
+    levels: int = 3,
+    objective: float | None = None,
+) -> Path:
+    """``image`` as a ``levels``-level pyramidal slide at ``mpp`` µm/px (recording
+    ``objective`` as its objective power, when given)."""
+    return write_pyramid(path, pyramid(image, levels), mpp, objective=objective)

@@ -194,7 +194,8 @@ def test_every_flag_of_every_command_is_described() -> None:
         "--" + (field.metadata.get("flag") or f"tile_{field.name}").replace("_", "-")
         for field in fields(TileSpec)
     }
-    assert tile_flags <= flags and {"--tile-per-image", "--mpp"} <= tile_flags
+    assert tile_flags <= flags
+    assert {"--tile-per-image", "--mpp", "--target-magnification"} <= tile_flags
 
 
 @pytest.mark.parametrize(

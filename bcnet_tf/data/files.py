@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bcnet_tf.data.dicom import DICOM_EXTENSIONS, DicomHeader, has_dicom_preamble, read_dicom_header
 from bcnet_tf.errors import ImageDecodeError, SlideError
-from bcnet_tf.pathology.slides import open_slide
+from bcnet_tf.pathology.slides import SLIDE_EXTENSIONS, open_slide
 
 #: Extensions of the image formats used in this field: Pillow decodes all of them but
 #: DICOM (:mod:`bcnet_tf.data.dicom`); extension-less DICOM files count too.
@@ -69,16 +69,21 @@ class ImageInfo:
     dicom: DicomHeader | None = None
 
 
-def skip_reason(relative_path: Path, root: Path | None = None) -> str | None:
+def skip_reason(
+    relative_path: Path, root: Path | None = None, *, slides: bool = False
+) -> str | None:
     """Why a file is not a sample, judged from its path, or ``None`` if it may be one.
 
     With ``root`` (the folder ``relative_path`` is relative to), a file without an
-    extension is a candidate when it starts like a DICOM file.
+    extension is a candidate when it starts like a DICOM file. With ``slides``, the
+    samples are whole-slide images (``SLIDE_EXTENSIONS``: SVS, NDPI, MRXS, TIFF, ...).
 
     Example:
         >>> skip_reason(Path("benign/benign (1)_mask.png"))
         'segmentation mask (file name)'
         >>> skip_reason(Path("benign/benign (1).png")) is None
+        True
+        >>> skip_reason(Path("tumour/case 1.ndpi"), slides=True) is None
         True
     """
     parts = [part.lower() for part in relative_path.parts]
@@ -87,10 +92,12 @@ def skip_reason(relative_path: Path, root: Path | None = None) -> str | None:
         return "hidden or system file"
     if _JUNK_DIRS.intersection(parts[:-1]):
         return "archive metadata folder (__MACOSX)"
-    extensionless_dicom = (
+    if slides:
+        if relative_path.suffix.lower() not in SLIDE_EXTENSIONS:
+            return f"not a slide file (extension '{relative_path.suffix or 'none'}')"
+    elif relative_path.suffix.lower() not in IMAGE_EXTENSIONS and not (
         not relative_path.suffix and root is not None and has_dicom_preamble(root / relative_path)
-    )
-    if relative_path.suffix.lower() not in IMAGE_EXTENSIONS and not extensionless_dicom:
+    ):
         return f"not an image file (extension '{relative_path.suffix or 'none'}')"
     if _MASK_DIRS.intersection(parts[:-1]) or _MASK_STEM.search(relative_path.stem):
         where = "folder" if _MASK_DIRS.intersection(parts[:-1]) else "file name"

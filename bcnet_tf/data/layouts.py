@@ -2,7 +2,8 @@
 
 Layouts:
 
-* ``folders``  — ``DIR/<class>/**/image``: the first folder level is the class.
+* ``folders``  — ``DIR/<class>/**/image``: the first folder level is the class (in
+  whole-slide mode, ``DIR/<class>/**/slide`` with SVS, NDPI, MRXS, TIFF, ... slides).
 * ``breakhis`` — labels, subtype, patient and magnification parsed from BreakHis
   names such as ``SOB_B_A-14-22549AB-40-001.png`` (Spanhol et al. 2016), wherever
   the files sit below ``DIR``.
@@ -132,8 +133,9 @@ def discover(
         label_by: BreakHis only: ``"class"`` (benign/malignant) or ``"subtype"`` (8 types).
         magnification: keep only this magnification (e.g. ``"40X"``) where it is known.
         min_side: images smaller than this on a side are skipped as thumbnails.
-        slides: the samples are whole-slide images (SVS, NDPI, pyramidal TIFF, ...):
-            their headers are read with OpenSlide, never decoded whole.
+        slides: the samples are whole-slide images (SVS, NDPI, MRXS, pyramidal TIFF,
+            ...): found by their extensions in a folder (an MRXS slide's data folder is
+            not entered), their headers read with OpenSlide, never decoded whole.
 
     Files that are not samples (masks, thumbnails, hidden files, CSVs, unreadable
     images) are listed in ``index.skipped`` with the reason, never used silently.
@@ -157,7 +159,7 @@ def discover(
     if root.is_file() or layout == "csv":
         return _from_manifest(root, magnification, min_side, slides)
 
-    candidates, skipped = _walk(root)
+    candidates, skipped = _walk(root, slides)
     if layout == "auto":
         layout = _detect_layout(root, candidates)
     if layout == "breakhis":
@@ -174,15 +176,19 @@ def discover(
     return _build_index(root, layout, rows, skipped, min_side, class_dirs, slides)
 
 
-def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
-    """All files below ``root`` that may be samples, and those skipped by rule."""
+def _walk(root: Path, slides: bool = False) -> tuple[list[Path], list[SkippedFile]]:
+    """All files below ``root`` that may be samples, and those skipped by rule. With
+    ``slides``, an MRXS slide's data folder (``X/`` beside ``X.mrxs``) is not entered."""
     candidates: list[Path] = []
     skipped: list[SkippedFile] = []
     for directory, subdirs, files in os.walk(root):
+        if slides:
+            mrxs = {Path(name).stem for name in files if Path(name).suffix.lower() == ".mrxs"}
+            subdirs[:] = [name for name in subdirs if name not in mrxs]
         subdirs.sort()
         for name in sorted(files):
             path = Path(directory) / name
-            reason = skip_reason(path.relative_to(root), root)
+            reason = skip_reason(path.relative_to(root), root, slides=slides)
             if reason is None:
                 candidates.append(path)
             else:

@@ -240,7 +240,7 @@ def make_dataset(
         tiles: tile mode: batches of tiles instead of whole images (``image_size`` is
             then ignored): ``tiles.per_image`` random tissue tiles per image and epoch
             when ``training``, else every grid tile with tissue, image by image. With
-            ``tiles.mpp`` (whole-slide mode), ``tiles.per_image`` tissue tiles of each
+            ``tiles.whole_slide`` (whole-slide mode), ``tiles.per_image`` tissue tiles of each
             slide, read on demand (:mod:`bcnet_tf.data.slides`; not cached, not
             oversampled), moved at random when ``training``.
         preprocess: ``"none"`` or ``"mammo"`` (:mod:`bcnet_tf.data.mammo`: crop to the
@@ -268,7 +268,7 @@ def make_dataset(
         )
         return ds.shuffle(min(len(indices), shuffle_buffer), seed=seed) if training else ds
 
-    if tiles is not None and tiles.mpp is not None:  # one draw of tiles from each slide
+    if tiles is not None and tiles.whole_slide:  # one draw of tiles from each slide
         ds = slide_tile_batches(
             records,
             labels,
@@ -288,11 +288,11 @@ def make_dataset(
         ).take(len(records))
     else:
         ds = decoded(np.arange(len(records)))
-    if tiles is not None and tiles.mpp is None:
+    if tiles is not None and not tiles.whole_slide:
         ds = _expand_tiles(ds, tiles, _random_seeds(seed, True) if training else None)
         if training:
             ds = ds.shuffle(min(len(records) * tiles.per_image, shuffle_buffer), seed=seed)
-    if tiles is None or tiles.mpp is None:
+    if tiles is None or not tiles.whole_slide:
         ds = ds.batch(batch_size)
     ds = _parallel_map(ds, _to_float(len(class_names), label_mode))
     layer = augmentation_policy(augment, seed) if isinstance(augment, str) else augment
@@ -332,7 +332,7 @@ def epoch_batches(
     """
     labels = _label_ids(records, class_names)
     convert = _to_float(len(class_names), "categorical")
-    if tiles is not None and tiles.mpp is not None:
+    if tiles is not None and tiles.whole_slide:
         slides = slide_tile_batches(
             records,
             labels,

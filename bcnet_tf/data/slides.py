@@ -52,12 +52,12 @@ def draw_tiles(
 
 
 def tile_reader(found: Sequence[SlideTiles], tiles: TileSpec, stain: StainNormalizer | None):
-    """A numpy function ``(slide index, row, column) -> uint8 tile``."""
-    assert tiles.mpp is not None
-    mpp = tiles.mpp
+    """A numpy function ``(slide index, row, column) -> uint8 tile``, each read at
+    its slide's tile resolution (:attr:`SlideTiles.mpp`)."""
 
     def read(owner: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
-        tile = read_tile(found[int(owner)].slide, int(column), int(row), tiles.size, mpp)
+        slide = found[int(owner)]
+        tile = read_tile(slide.slide, int(column), int(row), tiles.size, slide.mpp)
         return stain(tile) if stain is not None else tile
 
     return read

@@ -6,7 +6,7 @@ What is evaluated:
   default), so the test images are the ones training never saw;
 * a ``.keras`` file and ``data=DIR``: every image of ``DIR``.
 
-A whole-slide model (``TileSpec.mpp``) is evaluated per slide: every tissue tile
+A whole-slide model (``TileSpec.whole_slide``) is evaluated per slide: every tissue tile
 classified, the tiles aggregated (mean, top-k mean, or the run's attention-MIL head),
 and the report shows heat maps of tile probabilities over the slides' thumbnails.
 
@@ -39,14 +39,13 @@ from bcnet_tf.evaluation.predict import predict_probabilities
 from bcnet_tf.evaluation.report import write_report
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
-from bcnet_tf.explain.slides import SlidePrediction, predict_slide, slide_heat_map
+from bcnet_tf.explain.slides import SlidePrediction, attention_head, predict_slide, slide_maps
 from bcnet_tf.explain.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.io import atomic_write_json, atomic_write_text, refuse_inside_dataset
 from bcnet_tf.models.diagram import model_diagram
 from bcnet_tf.models.saving import ModelInfo, load_model
 from bcnet_tf.pathology.settings import from_model_extra
-from bcnet_tf.pathology.tiles import TileSpec
-from bcnet_tf.training.run_dir import MIL_FILE, ModelSource, RunDir, resolve_source
+from bcnet_tf.training.run_dir import ModelSource, RunDir, resolve_source
 
 
 @dataclass
@@ -165,20 +164,14 @@ def _pictures(
 def _slide_maps(
     predictions: list[SlidePrediction], names: list[str]
 ) -> tuple[list[np.ndarray], list[str]]:
-    """Heat maps over each slide's thumbnail, and what each shows: the tiles'
-    probability of the slide's predicted class, beside the attention weights (scaled
-    to their maximum) when the slide has them."""
+    """Heat maps over each slide's thumbnail (:func:`slide_maps`, side by side), and
+    what each shows."""
     maps, titles = [], []
     for prediction in predictions:
         target = int(np.argmax(prediction.probabilities))
-        picture = slide_heat_map(prediction, prediction.tile_probabilities[:, target])
-        title = f"p({names[target]}) per tile"
-        if prediction.attention is not None:
-            weights = prediction.attention / prediction.attention.max()
-            picture = np.concatenate([picture, slide_heat_map(prediction, weights)], axis=1)
-            title += " | attention"
-        maps.append(picture)
-        titles.append(title)
+        maps.append(np.concatenate(slide_maps(prediction, target), axis=1))
+        extra = " | attention" if prediction.attention is not None else ""
+        titles.append(f"p({names[target]}) per tile{extra}")
     return maps, titles
 
 
@@ -244,9 +237,9 @@ def evaluate(
 
     stain, tiles = from_model_extra(info.extra)
     slides: dict[str, SlidePrediction] | None = None
-    if tiles is not None and tiles.mpp is not None:
+    if tiles is not None and tiles.whole_slide:
         slides = {}
-        mil = _attention_head(resolved.model_path, tiles, trust)
+        mil = attention_head(resolved.model_path, tiles, trust)
 
     def predict(records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
         truth = np.array([names.index(r.label) for r in records])
@@ -321,20 +314,6 @@ def evaluate(
     atomic_write_json(out_dir / "metrics.json", summary)
     write_report(out_dir, summary)
     return evaluation
-
-
-def _attention_head(model_path: Path, tiles: TileSpec, trust: bool) -> keras.Model | None:
-    """The attention-MIL head beside ``model_path`` when the model aggregates by
-    attention (:mod:`bcnet_tf.training.mil`), else ``None``."""
-    if tiles.aggregate != "attention":
-        return None
-    path = model_path.parent / MIL_FILE
-    if not path.is_file():
-        raise BcnetError(
-            f"{model_path} aggregates slides by attention, but its attention-MIL head "
-            f"{path} is missing. Fix: run the training command again to finish the run."
-        )
-    return load_model(path, trust=trust)[0]
 
 
 def _resampling_units(source: ModelSource) -> tuple[list[str] | None, str]:

@@ -7,7 +7,8 @@ module             concept
 ``occlusion``      occlusion sensitivity (model-agnostic check on Grad-CAM)
 ``overlay``        heat map over image, PNG output
 ``tiled``          tile-mode prediction of an image, Grad-CAM stitched from its tiles
-``explain``        ``explain``: overlays for image files from a saved model
+``slides``         slide prediction from tissue tiles, heat maps over the thumbnail
+``explain``        ``explain``: overlays for image files (or slides) from a saved model
 =================  ================================================================
 
 Example:

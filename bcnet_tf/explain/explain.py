@@ -1,8 +1,9 @@
-"""``explain``: heat-map overlays for image files, from a saved model."""
+"""``explain``: heat-map overlays for image files (or whole slides), from a saved model."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from bcnet_tf.errors import BcnetError
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.occlusion import occlusion_sensitivity
 from bcnet_tf.explain.overlay import overlay, save_png
+from bcnet_tf.explain.slides import SlidePrediction, attention_head, predict_slide, slide_maps
 from bcnet_tf.explain.tiled import predict_tiled, tiled_grad_cam
 from bcnet_tf.models.saving import load_model
 from bcnet_tf.pathology.settings import from_model_extra
@@ -32,12 +34,18 @@ def explain(
 ) -> list[Path]:
     """Write ``<image>_<method>_<class>.png`` overlays for each image into ``out``.
 
+    For a whole-slide model, ``images`` are slides, read tile by tile (never decoded
+    whole): each gets ``<slide>_tiles_<class>.png``, every tissue tile's probability of
+    the class painted over the slide's thumbnail, and with an attention-MIL head
+    ``<slide>_attention.png``, the tiles' attention weights scaled to their maximum.
+
     Args:
         model_path: a bcnet_tf ``.keras`` file.
-        images: image files (any format the data layer reads).
+        images: image files (any format the data layer reads), or slides.
         out: output folder (created).
         methods: ``gradcam`` and/or ``occlusion``; default: both, or Grad-CAM alone
-            for a tile-mode model (its map is stitched from the tiles).
+            for a tile-mode model (its map is stitched from the tiles); none for a
+            whole-slide model.
         class_name: the class to explain; default: each image's predicted class.
         layer: Grad-CAM feature layer; default: chosen automatically.
         trust: allow code (Lambda layers) in the model file.
@@ -55,6 +63,15 @@ def explain(
         raise BcnetError(f"class {class_name!r} is not one of the model's classes {names}.")
     requested = None if class_name is None else names.index(class_name)
     stain, tiles = from_model_extra(info.extra)
+    if tiles is not None and tiles.whole_slide:
+        if methods:
+            raise BcnetError(
+                "Grad-CAM and occlusion maps are not available for whole-slide models; "
+                "explain writes tile-probability heat maps. Fix: leave out --method."
+            )
+        mil = attention_head(model_path, tiles, trust)
+        predictions = (predict_slide(model, path, tiles, stain, mil=mil) for path in images)
+        return _slide_pictures(images, predictions, names, requested, Path(out))
     methods = methods or (METHODS if tiles is None else ("gradcam",))
     if tiles is None:
         pixels = load_files(images, info.image_size, stain, preprocess_of(info.extra))
@@ -80,4 +97,23 @@ def explain(
             name = f"{stem}_{method}_{names[int(target)]}.png"
             side_by_side = np.concatenate([image, overlay(image, maps[method])], axis=1)
             written.append(save_png(side_by_side, Path(out) / name))
+    return written
+
+
+def _slide_pictures(
+    slides: list[str | os.PathLike[str]],
+    predictions: Iterable[SlidePrediction],
+    names: list[str],
+    requested: int | None,
+    out: Path,
+) -> list[Path]:
+    """Write each slide's heat maps (:func:`~bcnet_tf.explain.slides.slide_maps`)."""
+    written = []
+    for path, prediction in zip(slides, predictions, strict=True):
+        target = int(np.argmax(prediction.probabilities)) if requested is None else requested
+        maps = slide_maps(prediction, target)
+        stem = Path(path).stem
+        written.append(save_png(maps[0], out / f"{stem}_tiles_{names[target]}.png"))
+        if len(maps) > 1:
+            written.append(save_png(maps[1], out / f"{stem}_attention.png"))
     return written

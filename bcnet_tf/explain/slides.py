@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from bcnet_tf.data.slides import tile_reader
+from bcnet_tf.errors import BcnetError
 from bcnet_tf.explain.overlay import overlay
 from bcnet_tf.models.factory import FEATURE_LAYER
 from bcnet_tf.models.predict import predict_pixels
+from bcnet_tf.models.saving import load_model
 from bcnet_tf.pathology.slide_index import SlideTiles, slide_tiles
 from bcnet_tf.pathology.slides import read_level
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.pathology.tiles import TileSpec, aggregate
 from bcnet_tf.training.mil import mil_predict
+from bcnet_tf.training.run_dir import MIL_FILE
 
 #: Longest side of a heat map's thumbnail, in pixels.
 THUMBNAIL_SIDE = 512
@@ -113,3 +117,35 @@ def slide_heat_map(prediction: SlidePrediction, values: np.ndarray) -> np.ndarra
         count[top : top + side, left : left + side] += 1
     heat = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     return np.where(count[..., None] > 0, overlay(thumbnail, heat, alpha=0.6), thumbnail)
+
+
+def slide_maps(prediction: SlidePrediction, target: int | None = None) -> list[np.ndarray]:
+    """Heat maps over the slide's thumbnail: the tiles' probability of class ``target``
+    (default: the slide's predicted class), then, when the slide has them, the
+    attention weights scaled to their maximum."""
+    if target is None:
+        target = int(np.argmax(prediction.probabilities))
+    maps = [slide_heat_map(prediction, prediction.tile_probabilities[:, target])]
+    if prediction.attention is not None:
+        maps.append(slide_heat_map(prediction, prediction.attention / prediction.attention.max()))
+    return maps
+
+
+def attention_head(
+    model_path: str | os.PathLike[str], tiles: TileSpec, trust: bool = False
+) -> keras.Model | None:
+    """The attention-MIL head beside ``model_path`` when the model aggregates by
+    attention (:mod:`bcnet_tf.training.mil`), else ``None``.
+
+    Raises:
+        BcnetError: the model aggregates by attention but its head is missing.
+    """
+    if tiles.aggregate != "attention":
+        return None
+    path = Path(model_path).parent / MIL_FILE
+    if not path.is_file():
+        raise BcnetError(
+            f"{model_path} aggregates slides by attention, but its attention-MIL head "
+            f"{path} is missing. Fix: run the training command again to finish the run."
+        )
+    return load_model(path, trust=trust)[0]

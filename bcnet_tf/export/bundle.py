@@ -278,10 +278,10 @@ def export(
     resolved = resolve_source(Path(source), data, "test", None)
     trained, info = load_model(resolved.model_path, trust=trust)
     _, tiles = from_model_extra(info.extra)
-    if tiles is not None and tiles.mpp is not None:
+    if tiles is not None and tiles.whole_slide:
         raise BcnetError(
-            f"{resolved.model_path} reads whole-slide images (--mpp {tiles.mpp}), which "
-            "bundles and the edge predictor do not read. Fix: evaluate it with bcnet-tf "
+            f"{resolved.model_path} reads whole-slide images ({tiles.resolution_flag}), "
+            "which bundles and the edge predictor do not read. Fix: evaluate it with bcnet-tf "
             "evaluate, or train in tile mode on images (no --mpp) to export."
         )
     model = float32_model(trained)  # TFLite and edge CPUs: no bfloat16 ops

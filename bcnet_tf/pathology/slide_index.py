@@ -54,6 +54,8 @@ class SlideTiles:
 
     Attributes:
         slide: the slide's geometry.
+        mpp: the µm per pixel tiles are read at (the spec's, or its target
+            magnification converted with the slide's objective power).
         corners: ``(n, 2)`` top-left corners (row, column) in level-0 pixels.
         fractions: each tile's tissue share.
         side: a tile's side in level-0 pixels.
@@ -61,6 +63,7 @@ class SlideTiles:
     """
 
     slide: SlideInfo
+    mpp: float
     corners: np.ndarray
     fractions: np.ndarray
     side: int
@@ -115,16 +118,17 @@ def _starts(length: int, side: int, step: int) -> np.ndarray:
     return starts if starts[-1] == last else np.append(starts, last)
 
 
-def _cache_file(path: str, spec: TileSpec, slide: SlideInfo) -> Path:
+def _cache_file(path: str, spec: TileSpec, slide: SlideInfo, mpp: float) -> Path:
     stat = os.stat(path)
     file = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, slide.mpp]
-    key = json.dumps([_VERSION, *file, spec.size, spec.mpp, spec.step, spec.min_tissue])
+    key = json.dumps([_VERSION, *file, spec.size, mpp, spec.step, spec.min_tissue])
     return cache_dir("slides") / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
 
 
-def _compute(slide: SlideInfo, spec: TileSpec) -> tuple[np.ndarray, np.ndarray, int, float]:
-    assert spec.mpp is not None
-    downsample = spec.mpp / slide.mpp  # level-0 pixels per tile pixel
+def _compute(
+    slide: SlideInfo, spec: TileSpec, mpp: float
+) -> tuple[np.ndarray, np.ndarray, int, float]:
+    downsample = mpp / slide.mpp  # level-0 pixels per tile pixel
     side = max(1, round(spec.size * downsample))
     step = max(1, round(spec.step * downsample))
     level = slide.level_for(side / MASK_CELLS)
@@ -150,30 +154,33 @@ def _compute(slide: SlideInfo, spec: TileSpec) -> tuple[np.ndarray, np.ndarray, 
 
 
 def slide_tiles(path: str | os.PathLike[str], spec: TileSpec) -> SlideTiles:
-    """The tissue tiles of one slide at ``spec.mpp`` (cached; see the module).
+    """The tissue tiles of one slide at ``spec.mpp`` or ``spec.target_magnification``
+    (cached; see the module).
 
     Raises:
-        SlideError: unreadable, no resolution, or no tile with ``spec.min_tissue``.
+        SlideError: unreadable, no resolution (or no objective power for a target
+            magnification), or no tile with ``spec.min_tissue``.
     """
-    if spec.mpp is None:
-        raise ValueError("slide_tiles needs a tile spec with mpp (whole-slide mode)")
+    if not spec.whole_slide:
+        raise ValueError("slide_tiles needs a whole-slide tile spec (mpp or magnification)")
     path = os.fspath(path)
     slide = slide_info(path, spec.slide_mpp)
-    cached = _cache_file(path, spec, slide)
+    mpp = spec.mpp if spec.mpp is not None else slide.mpp_at(spec.target_magnification)
+    cached = _cache_file(path, spec, slide, mpp)
     if cached.exists():
         with np.load(cached) as saved:
             corners, fractions = saved["corners"], saved["fractions"]
             side, cell = int(saved["side"]), float(saved["cell"])
     else:
-        corners, fractions, side, cell = _compute(slide, spec)
+        corners, fractions, side, cell = _compute(slide, spec, mpp)
         buffer = io.BytesIO()
         np.savez(buffer, corners=corners, fractions=fractions, side=side, cell=cell)
         atomic_write_bytes(cached, buffer.getvalue())
     if len(corners) == 0:
         raise SlideError(
             path,
-            f"no {spec.size}-pixel tile at {spec.mpp} µm/px holds {spec.min_tissue:.0%} "
+            f"no {spec.size}-pixel tile at {mpp:g} µm/px holds {spec.min_tissue:.0%} "
             "tissue (a blank or pen-only slide?)",
             "check the slide, or lower --tile-min-tissue",
         )
-    return SlideTiles(slide, corners, fractions, side, cell)
+    return SlideTiles(slide, mpp, corners, fractions, side, cell)

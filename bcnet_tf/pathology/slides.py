@@ -5,7 +5,8 @@ stored as a pyramid of levels. They are read with OpenSlide (``openslide-python`
 the ``openslide-bin`` binaries, both pip-installable: ``pip install 'bcnet_tf[slides]'``),
 which decodes only the stored tiles a region touches. A region at a target resolution
 in micrometres per pixel (µm/px) comes from the nearest level at least as fine, resized
-down by area averaging.
+down by area averaging. A target magnification (20x) becomes a resolution through the
+slide's recorded objective power (:meth:`SlideInfo.mpp_at`).
 
 Handles are opened on first use in each process (never inherited across a fork) and
 kept; OpenSlide handles are thread-safe, so ``tf.data``'s parallel map shares them.
@@ -72,12 +73,14 @@ def open_slide(path: str | os.PathLike[str]) -> Any:
 class SlideInfo:
     """A slide's geometry: ``mpp`` is the µm per pixel of level 0 (from the file, else
     the value given for slides that do not record it); levels as OpenSlide reports
-    them, ``(width, height)`` and downsample each."""
+    them, ``(width, height)`` and downsample each; ``objective`` the magnification of
+    level 0 (``openslide.objective-power``), when the file records it."""
 
     path: str
     mpp: float
     level_dimensions: tuple[tuple[int, int], ...]
     level_downsamples: tuple[float, ...]
+    objective: float | None = None
 
     @property
     def width(self) -> int:
@@ -93,6 +96,26 @@ class SlideInfo:
         fine = [i for i, d in enumerate(self.level_downsamples) if d <= downsample * 1.001]
         return max(fine, key=lambda i: self.level_downsamples[i], default=0)
 
+    def mpp_at(self, magnification: float) -> float:
+        """The µm per pixel of this slide seen at ``magnification`` (its level-0
+        resolution scaled by its objective power over ``magnification``).
+
+        Example:
+            >>> SlideInfo("a.svs", 0.25, ((4096, 4096),), (1.0,), objective=40).mpp_at(20)
+            0.5
+
+        Raises:
+            SlideError: the slide records no objective power.
+        """
+        if self.objective is None:
+            raise SlideError(
+                self.path,
+                "it records no objective power (openslide.objective-power), so a target "
+                "magnification cannot be converted to a resolution",
+                "give the resolution instead, e.g. --mpp 0.5",
+            )
+        return self.mpp * self.objective / magnification
+
 
 def slide_info(path: str | os.PathLike[str], mpp: float | None = None) -> SlideInfo:
     """Open ``path`` and describe it; ``mpp`` stands in for slides that do not record
@@ -103,6 +126,7 @@ def slide_info(path: str | os.PathLike[str], mpp: float | None = None) -> SlideI
     """
     handle = open_slide(path)
     recorded = handle.properties.get("openslide.mpp-x")
+    objective = handle.properties.get("openslide.objective-power")
     if recorded is None and mpp is None:
         raise SlideError(
             os.fspath(path),
@@ -114,6 +138,7 @@ def slide_info(path: str | os.PathLike[str], mpp: float | None = None) -> SlideI
         float(recorded) if recorded is not None else float(mpp),
         tuple(tuple(map(int, d)) for d in handle.level_dimensions),
         tuple(float(d) for d in handle.level_downsamples),
+        float(objective) if objective else None,
     )
 
 

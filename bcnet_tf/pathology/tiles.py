@@ -62,6 +62,13 @@ class TileSpec:
         "micrometres per pixel, e.g. 0.5 (none: ordinary images, decoded whole)",
         flag="mpp",
     )
+    target_magnification: float | None = setting(
+        None,
+        "whole-slide mode, instead of --mpp: tiles are read at this objective "
+        "magnification, e.g. 20 (each slide's micrometres per pixel at full resolution "
+        "times its recorded objective power, openslide.objective-power, divided by this)",
+        flag="target-magnification",
+    )
     slide_mpp: float | None = setting(
         None,
         "whole-slide mode: micrometres per pixel of a slide's full resolution, used for "
@@ -82,14 +89,36 @@ class TileSpec:
     def __post_init__(self) -> None:
         if self.size < 8 or self.scale <= 0 or self.stride < 0 or self.per_image < 1:
             raise ValueError(f"invalid tile settings: {self}")
-        if self.top_k < 1 or any(v is not None and v <= 0 for v in (self.mpp, self.slide_mpp)):
+        resolutions = (self.mpp, self.target_magnification, self.slide_mpp)
+        if self.top_k < 1 or any(v is not None and v <= 0 for v in resolutions):
             raise ValueError(f"invalid tile settings: {self}")
-        if self.aggregate == "attention" and self.mpp is None:
+        if self.mpp is not None and self.target_magnification is not None:
+            raise ValueError("give mpp or target_magnification, not both")
+        if self.aggregate == "attention" and not self.whole_slide:
             raise ValueError("aggregate 'attention' needs whole-slide mode (set mpp)")
         if not 0.0 <= self.min_tissue <= 1.0:
             raise ValueError(f"min_tissue must lie in [0, 1], not {self.min_tissue}")
         if self.aggregate not in AGGREGATIONS:
             raise ValueError(f"aggregate must be one of {AGGREGATIONS}, not {self.aggregate!r}")
+
+    @property
+    def whole_slide(self) -> bool:
+        """Whole-slide mode: tiles are read from slides at a target resolution.
+
+        Example:
+            >>> TileSpec(target_magnification=20).whole_slide, TileSpec().whole_slide
+            (True, False)
+        """
+        return self.mpp is not None or self.target_magnification is not None
+
+    @property
+    def resolution_flag(self) -> str:
+        """The flag that set whole-slide mode, e.g. ``--mpp 0.5`` (empty when off)."""
+        if self.mpp is not None:
+            return f"--mpp {self.mpp}"
+        if self.target_magnification is not None:
+            return f"--target-magnification {self.target_magnification}"
+        return ""
 
     @property
     def step(self) -> int:

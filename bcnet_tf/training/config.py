@@ -185,8 +185,8 @@ class TrainConfig:
 
     @property
     def slides(self) -> bool:
-        """Whole-slide mode: the data are slides read at ``tiles.mpp``."""
-        return self.tiles is not None and self.tiles.mpp is not None
+        """Whole-slide mode: the data are slides read at a target resolution."""
+        return self.tiles is not None and self.tiles.whole_slide
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

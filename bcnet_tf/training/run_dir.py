@@ -199,6 +199,6 @@ def resolve_source(source: Path, data: str | None, part: str, out: str | None) -
     if data is None:
         raise BcnetError(f"evaluating a model file needs a dataset: --data DIR ({source}).")
     _, tiles = from_model_extra(read_info(source).extra)
-    index = discover(data, slides=tiles is not None and tiles.mpp is not None)
+    index = discover(data, slides=tiles is not None and tiles.whole_slide)
     out_dir = Path(out) if out else source.parent / f"evaluation-{Path(data).name}"
     return ModelSource(source, index, index.records, "all", out_dir)

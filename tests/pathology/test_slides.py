@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bcnet_tf.data.layouts import discover
+from bcnet_tf.data.slides import tile_reader
 from bcnet_tf.errors import SlideError
 from bcnet_tf.pathology.slide_index import pen_mask, slide_tiles
 from bcnet_tf.pathology.slides import read_tile, slide_info
@@ -114,6 +116,25 @@ def test_a_slide_without_resolution_needs_one(tmp_path: Path) -> None:
     assert given.slide.mpp == 0.5 and given.side == 64
 
 
+def test_a_target_magnification_reads_through_the_objective_power(tmp_path: Path) -> None:
+    tiff_writer()
+    image = slide_image((512, 512), [(0, 0, 256, 256)])
+    svs = write_slide(tmp_path / "a.svs", image, mpp=0.25, objective=40)
+    assert slide_info(svs).objective == 40
+    # 10x on a 40x slide at 0.25 µm/px: 1 µm/px, 128 level-0 pixels per 32-px tile
+    found = slide_tiles(svs, TileSpec(size=32, target_magnification=10))
+    assert found.mpp == pytest.approx(1.0) and found.side == 128
+    assert sorted(map(tuple, found.corners.tolist())) == [(0, 0), (0, 128), (128, 0), (128, 128)]
+    tile = tile_reader([found], TileSpec(size=32, target_magnification=10), None)(0, 128, 0)
+    expected = pyramid(image)[2][32:64, :32]  # level 2 is 1 µm/px
+    assert np.abs(tile.astype(int) - expected).mean() < JPEG_ERROR
+    plain = write_slide(tmp_path / "plain.tif", image)  # a resolution, no objective power
+    with pytest.raises(SlideError, match=r"plain\.tif: it records no objective power.*--mpp"):
+        slide_tiles(plain, TileSpec(size=32, target_magnification=10))
+    with pytest.raises(ValueError, match="not both"):
+        TileSpec(size=32, mpp=1.0, target_magnification=10)
+
+
 def test_a_truncated_slide_is_one_clear_line(written, tmp_path: Path) -> None:
     path, _ = written
     data = path.read_bytes()
@@ -121,3 +142,29 @@ def test_a_truncated_slide_is_one_clear_line(written, tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) // 3])
     with pytest.raises(SlideError, match=r"^cannot use slide .*cut\.tif: .*Fix: "):
         slide_tiles(cut, TileSpec(size=32, mpp=1.0))
+
+
+def test_class_folders_of_slides_are_found_in_slide_mode(written, tmp_path: Path) -> None:
+    path, image = written
+    root = tmp_path / "slides"
+    write_slide(root / "tumour" / "a.svs", image, objective=40)
+    (root / "normal").mkdir()
+    (root / "normal" / "b.tif").write_bytes(path.read_bytes())
+    (root / "normal" / "c.mrxs").write_bytes(b"not really")  # its data folder beside it:
+    (root / "normal" / "c").mkdir()
+    (root / "normal" / "c" / "Slidedat.ini").write_text("[GENERAL]\n")
+    (root / "normal" / "notes.txt").write_text("scanned 2024\n")
+    index = discover(root, slides=True)
+    assert index.layout == "folders"
+    assert [(Path(r.path).name, r.label) for r in index.records] == [
+        ("b.tif", "normal"),
+        ("a.svs", "tumour"),
+    ]
+    skipped = {Path(s.path).name: s.reason for s in index.skipped}
+    assert skipped.keys() == {"c.mrxs", "notes.txt"}  # nothing from inside c/
+    assert skipped["c.mrxs"].startswith("unreadable")
+    assert skipped["notes.txt"] == "not a slide file (extension '.txt')"
+    # outside slide mode, discovery is as before: slide formats are no images
+    ordinary = {Path(s.path).name: s.reason for s in discover(root).skipped}
+    assert ordinary["a.svs"] == "not an image file (extension '.svs')"
+    assert ordinary["Slidedat.ini"] == "not an image file (extension '.ini')"
