@@ -64,12 +64,19 @@ def _workers(
 
 
 def _finish(workers: list[subprocess.Popen], out: Path) -> list[str]:
-    """Wait for ``workers`` and return their logs; each must succeed."""
-    logs = []
-    for index, worker in enumerate(workers):
-        worker.wait(timeout=TIMEOUT)
-        logs.append((out / f"worker{index}.log").read_text())
-        assert worker.returncode == 0, logs[-1][-3000:]
+    """Wait for ``workers`` and return their logs; each must succeed. Whatever
+    happens, no worker is left running (a worker whose peer died can wait forever)."""
+    try:
+        for worker in workers:
+            worker.wait(timeout=TIMEOUT)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    logs = [(out / f"worker{i}.log").read_text() for i in range(len(workers))]
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log[-3000:]
     return logs
 
 
@@ -133,10 +140,12 @@ def test_a_killed_worker_resumes_from_the_last_finished_epoch(
 ) -> None:
     run = tmp_path / "run"
     chief, worker = _workers([run, run], tmp_path / "killed", [(), ("--kill-at", "1,2")])
-    worker.wait(timeout=TIMEOUT)
+    try:
+        worker.wait(timeout=TIMEOUT)
+    finally:
+        chief.kill()  # the cluster's scheduler restarts the whole job
+        chief.wait()
     assert worker.returncode == -9  # mid second epoch
-    chief.kill()  # the cluster's scheduler restarts the whole job
-    chief.wait(timeout=TIMEOUT)
     assert (run / "backup" / "phase0" / "training_metadata.json").exists()
 
     outputs = _finish(_workers([run, run], tmp_path / "resumed"), tmp_path / "resumed")
