@@ -26,6 +26,7 @@ from bcnet_tf.io import refuse_inside_dataset
 from bcnet_tf.models import build_model, get_spec
 from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.distributed import is_chief, is_multiworker, synchronize_batch_norm
 from bcnet_tf.training.mil import train_attention_mil
 from bcnet_tf.training.phase import RunContext, run_phase
 from bcnet_tf.training.plans import make_plan
@@ -74,6 +75,7 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         PosixPath('saved_models/resnet9-busi_256/checkpoints/best.keras')
     """
     config = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    strategy = get_strategy(config.strategy)  # first: a cluster starts before other ops
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     index = discover(
         config.data or synthetic_dataset(),
@@ -83,8 +85,9 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         slides=config.slides,
     )
     refuse_inside_dataset(run_dir, index.root, flag="--run-dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    files = RunDir(run_dir)
+    files = RunDir(run_dir, writer=is_chief(strategy))
+    if files.writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
     load_or_write_config(files, config)
 
     keras.utils.set_random_seed(config.seed)
@@ -102,7 +105,6 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     stain = load_or_fit_stain(files, config, split)
 
     state = files.read_state()
-    strategy = get_strategy(config.strategy)
     with strategy.scope():
         model = build_model(
             config.model,
@@ -111,6 +113,8 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
             weights=config.weights,
             freeze=config.freeze,
         )
+    if is_multiworker(strategy):
+        synchronize_batch_norm(model)
     if state["completed"]:
         model.load_weights(files.phase_weights(state["completed"][-1]))
     run = RunContext(

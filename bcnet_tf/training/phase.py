@@ -35,6 +35,7 @@ from bcnet_tf.training.callbacks import (
     backup_epoch,
 )
 from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.distributed import fit_distributed, is_chief, is_multiworker
 from bcnet_tf.training.fast_path import (
     backbone_is_frozen,
     cached_features,
@@ -111,16 +112,20 @@ def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseC
         model, info, run.files.checkpoints, config.monitor, run.state.get("best")
     )
     backup = run.files.backup(phase_index)
-    callbacks: list[keras.callbacks.Callback] = [
-        RandomStateBackup(backup),  # before BackupAndRestore: its metadata names the epoch
-        keras.callbacks.BackupAndRestore(str(backup)),
-        guard,
-        checkpoints,
-        EpochTime(),
-        keras.callbacks.CSVLogger(str(run.files.history), append=True),
-        keras.callbacks.TensorBoard(str(run.files.tensorboard), write_graph=False),
-        *stoppers,
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
+    if not is_multiworker(run.strategy):  # there fit_distributed backs up itself
+        callbacks += [
+            RandomStateBackup(backup),  # before BackupAndRestore: its metadata names the epoch
+            keras.callbacks.BackupAndRestore(str(backup)),
+        ]
+    callbacks += [guard, EpochTime()]
+    if is_chief(run.strategy):  # the run directory has one writer
+        callbacks += [
+            checkpoints,
+            keras.callbacks.CSVLogger(str(run.files.history), append=True),
+            keras.callbacks.TensorBoard(str(run.files.tensorboard), write_graph=False),
+        ]
+    callbacks += stoppers
     if config.reduce_on_plateau and config.schedule == "constant":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(config.monitor, patience=config.reduce_on_plateau)
@@ -144,7 +149,12 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
         raise BcnetError("fast_path='on' needs a frozen backbone (freeze='all').")
     if config.fast_path == "on" and run.tiles:
         raise BcnetError("fast_path='on' does not work in tile mode (tiles differ each epoch).")
-    fast = config.fast_path == "on" or (config.fast_path == "auto" and frozen and not run.tiles)
+    multiworker = is_multiworker(run.strategy)
+    if config.fast_path == "on" and multiworker:
+        raise BcnetError("fast_path='on' does not work with strategy='multiworker'.")
+    fast = config.fast_path == "on" or (
+        config.fast_path == "auto" and frozen and not run.tiles and not multiworker
+    )
     resumed = backup_epoch(run.files.backup(index))
     start = phase.start if resumed is None else resumed
 
@@ -205,18 +215,35 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
         f"precision {run.policy}"
     )
     with naming_unreadable_images(run.split.train + run.split.val):
-        trainer.fit(
-            train_data,
-            epochs=phase.end,
-            initial_epoch=phase.start,
-            steps_per_epoch=run.steps,
-            validation_data=val,
-            callbacks=callbacks.all,
-            class_weight=run.class_weight,
-            verbose=fit_verbosity(),
-        )
+        if multiworker:
+            fit_distributed(
+                run.strategy,
+                trainer,
+                train_data,
+                val,
+                loss=_loss(config),
+                metrics=_metrics(len(run.names)),
+                start=start,
+                epochs=phase.end,
+                steps_per_epoch=run.steps,
+                callbacks=callbacks.all,
+                backup_dir=run.files.backup(index),
+                class_weight=run.class_weight,
+            )
+        else:
+            trainer.fit(
+                train_data,
+                epochs=phase.end,
+                initial_epoch=phase.start,
+                steps_per_epoch=run.steps,
+                validation_data=val,
+                callbacks=callbacks.all,
+                class_weight=run.class_weight,
+                verbose=fit_verbosity(),
+            )
     run.state["best"] = callbacks.checkpoints.best
     if callbacks.guard.diverged_at is not None:
         raise callbacks.guard.error(run.files.path, config.learning_rate, run.policy)
-    _save_weights_atomically(model, run.files.phase_weights(index))
+    if is_chief(run.strategy):
+        _save_weights_atomically(model, run.files.phase_weights(index))
     return callbacks.stop_reason()

@@ -48,9 +48,11 @@ MIL_FILE = "attention_mil.keras"
 
 @dataclass(frozen=True)
 class RunDir:
-    """The files of the run in ``path``."""
+    """The files of the run in ``path``. A reader only (``writer=False``, a worker of a
+    multi-worker run other than the chief) reads them and never writes."""
 
     path: Path
+    writer: bool = True
 
     @property
     def config(self) -> Path:
@@ -113,13 +115,15 @@ class RunDir:
         return TrainConfig.load(self.config)
 
     def write_config(self, config: TrainConfig) -> None:
-        atomic_write_json(self.config, config.to_json())
+        if self.writer:
+            atomic_write_json(self.config, config.to_json())
 
     def read_split(self, index: DatasetIndex) -> Split:
         return Split.load(self.split, index)
 
     def write_split(self, split: Split, index: DatasetIndex) -> None:
-        split.save(self.split, index.root)
+        if self.writer:
+            split.save(self.split, index.root)
 
     def read_stain(self) -> StainNormalizer | None:
         """The saved stain normaliser, or ``None`` before one is saved."""
@@ -128,7 +132,8 @@ class RunDir:
         return StainNormalizer.from_json(json.loads(self.stain.read_text(encoding="utf-8")))
 
     def write_stain(self, stain: StainNormalizer) -> None:
-        atomic_write_json(self.stain, stain.to_json())
+        if self.writer:
+            atomic_write_json(self.stain, stain.to_json())
 
     def read_history(self) -> list[dict[str, float]]:
         """``history.csv`` as one dict per epoch (empty before the first epoch ends)."""
@@ -147,7 +152,8 @@ class RunDir:
         return json.loads(self.state.read_text(encoding="utf-8"))
 
     def write_state(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.state, state)
+        if self.writer:
+            atomic_write_json(self.state, state)
 
 
 @dataclass

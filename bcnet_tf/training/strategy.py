@@ -7,7 +7,8 @@
   same command with ``TF_CONFIG`` describing the cluster and its own index, e.g.
   ``TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
   "task": {"type": "worker", "index": 0}}'``; use a run directory on storage every
-  worker can reach.
+  worker can reach. The engine trains it with its own loop
+  (:mod:`bcnet_tf.training.distributed`), as Keras' ``fit`` does not run under it.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
 
 
 def test_mirrored_strategy_on_two_logical_cpus_trains(tmp_path: Path) -> None:
-    result = _run(tmp_path / "mirrored", "--logical-cpus", "2", "--strategy", "mirrored")
+    result = _run(
+        tmp_path / "mirrored", "--logical-cpus", "2", "--strategy", "mirrored", "--epochs", "1"
+    )
     _weights(result)
     assert (tmp_path / "mirrored" / "checkpoints" / "best.keras").exists()
