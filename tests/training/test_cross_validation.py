@@ -180,3 +180,31 @@ def test_image_level_protocol_is_labelled_leaking_everywhere(
     html = (evaluation / "report.html").read_text()
     assert "LEAKING" in html and "optimistic" in html
     assert summary["bootstrap"]["unit"] == "image"
+
+
+def test_repeats_predict_every_image_once_per_repeat_with_new_folds(dataset, tmp_path) -> None:
+    from bcnet_tf.evaluation import cross_validation_report
+    from bcnet_tf.training import cross_validate
+
+    root, _ = dataset
+    cv = cross_validate(
+        model="cv_tiny", data=str(root), weights=None, image_size=16, epochs=1, batch_size=16,
+        augment="none", precision="float32", run_dir=str(tmp_path / "cv"), split_seed=3,
+        k=2, repeats=2, group_by="duplicates",
+    )  # fmt: skip
+    assert cv.seeds == [3, 4] and [fold.name for fold in cv.folds] == [
+        "repeat0-fold0", "repeat0-fold1", "repeat1-fold0", "repeat1-fold1",
+    ]  # fmt: skip
+    report = cross_validation_report(cv.path, resamples=0)
+    rows = _rows(cv.path)
+    for repeat in ("0", "1"):
+        assert sorted(r["path"] for r in rows if r["repeat"] == repeat) == sorted(
+            p.relative_to(root).as_posix() for p in root.rglob("*.png")
+        )
+    partitions = [
+        {frozenset(r["path"] for r in rows if (r["repeat"], r["fold"]) == (rep, f)) for f in "01"}
+        for rep in "01"
+    ]
+    assert partitions[0] != partitions[1]  # another seed, other folds
+    assert report.summary["metrics"]["n"] == 2 * 32 and len(report.summary["per_fold"]) == 4
+    assert report.summary["protocol"] == "duplicate-aware 2-fold CV x2"
