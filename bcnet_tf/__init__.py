@@ -86,6 +86,8 @@ _LAZY_EXPORTS = {
     "save_model": "bcnet_tf.models",
     "TrainConfig": "bcnet_tf.training",
     "train": "bcnet_tf.training",
+    "cross_validate": "bcnet_tf.training",
+    "cross_validation_report": "bcnet_tf.evaluation",
     "evaluate": "bcnet_tf.evaluation",
     "explain_images": "bcnet_tf.explain:explain",
     "export_bundle": "bcnet_tf.export:export",

@@ -5,6 +5,7 @@ Commands:
     split DIR        write a leak-free train/val/test split as JSON
     models           the model zoo: parameters, input size, preprocessing, weights
     train            train a model in a resumable run directory
+    cv               k-fold cross-validation: a run per fold, one pooled report
     evaluate SOURCE  metrics with CIs, figures and an HTML report for a run or model
     explain MODEL    Grad-CAM / occlusion overlays for image files, heat maps over slides
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
@@ -134,8 +135,20 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from bcnet_tf.settings import settings_from_arguments
     from bcnet_tf.training import train
+
+    result = train(_train_config(args))
+    last = result.history[-1] if result.history else {}
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
+    print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")
+    if result.stopped:
+        print(f"stopped: {result.stopped}")
+    print(f"best model: {result.best}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    from bcnet_tf.settings import settings_from_arguments
 
     config = settings_from_arguments(TrainConfig, args)
     if args.synthetic == (config.data is not None):
@@ -143,13 +156,26 @@ def _train(args: argparse.Namespace) -> int:
             "give --data DIR (a dataset folder or CSV manifest) or --synthetic (the "
             "embedded synthetic dataset), one of the two."
         )
-    result = train(config)
-    last = result.history[-1] if result.history else {}
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
-    print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")
-    if result.stopped:
-        print(f"stopped: {result.stopped}")
-    print(f"best model: {result.best}")
+    return config
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from bcnet_tf.evaluation.bootstrap import interval_text
+    from bcnet_tf.evaluation.cross_validation import cross_validation_report
+    from bcnet_tf.training.cross_validation import cross_validate
+
+    cv = cross_validate(_train_config(args), k=args.k, repeats=args.repeats)
+    report = cross_validation_report(cv.path, tta=args.tta, resamples=args.bootstrap)
+    summary = report.summary
+    print(f"protocol: {summary['protocol']}")
+    print(f"{'metric':<20} {'mean ± sd over folds':>21}  {'pooled':>7}  95 % CI")
+    for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro"):
+        folds = summary["folds"][key]
+        print(
+            f"{key:<20} {folds['mean']:>12.4f} ± {folds['sd']:.4f}  "
+            f"{summary['metrics'][key]:>7.4f}  {interval_text(summary, key)}"
+        )
+    print(f"report: {report.out_dir / 'report.html'}")
     return 0
 
 
@@ -342,6 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     _synthetic_flag(training)
     add_settings_arguments(training, TrainConfig)
     training.set_defaults(run=_train)
+
+    crossval = command(
+        "cv",
+        help="k-fold cross-validation: a run per fold, one pooled report",
+        description="Train one run per grouped, stratified fold (--group-by; image is a "
+        "leaking protocol, labelled so), then report per-fold metrics, mean ± sd and the "
+        "pooled out-of-fold evaluation. --run-dir is the cross-validation folder; "
+        "re-running the same command resumes every fold.",
+    )
+    _synthetic_flag(crossval)
+    crossval.add_argument("--k", type=int, default=5, help="folds [default: 5]")
+    crossval.add_argument(
+        "--repeats", type=int, default=1, help="repeats with new fold seeds [default: 1]"
+    )
+    crossval.add_argument("--tta", action="store_true", help="test-time augmentation")
+    crossval.add_argument("--bootstrap", type=int, default=1000, help="resamples (0: off)")
+    add_settings_arguments(crossval, TrainConfig)
+    crossval.set_defaults(run=_cv)
 
     evaluation = command("evaluate", help="metrics with 95%% CIs, figures and an HTML report")
     evaluation.add_argument("source", help="run directory, or a .keras file with --data")

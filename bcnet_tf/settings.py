@@ -28,7 +28,6 @@ import re
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields  # noqa: F401  (dataclass: example)
-from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -51,8 +50,10 @@ class Choices(Sequence[str]):
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
 
-    @cached_property
+    @property
     def values(self) -> tuple[str, ...]:
+        """The values now: a function's are read on every use, so that a model
+        registered after the parser was built is a valid choice."""
         found = getattr(importlib.import_module(self.module), self.name)
         return tuple(found() if callable(found) else found)
 
@@ -61,6 +62,12 @@ class Choices(Sequence[str]):
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.values
 
     def __repr__(self) -> str:
         return f"Choices({self.module}.{self.name})"

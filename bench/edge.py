@@ -1,6 +1,7 @@
 """TFLite variants against Keras on real ultrasound: size, latency, agreement.
 
-For ``resnet18`` (random init: no ImageNet download here; 128 px as study 000) and
+For ``resnet18`` (random init: no ImageNet download here; 128 px as study 000), the
+point-of-care ``mobilenet_v3_small`` and ``mobilenet_v3_large`` (random init, 128 px) and
 ``squeezenet`` (the shared real ImageNet weights, frozen backbone), each trained briefly
 on ``../shared/data/busi_256`` with the library defaults, then exported with
 ``bcnet_tf.export``: file size, per-image latency (batch 1, 2 threads; median of 5
@@ -11,7 +12,7 @@ run's test split (from the export's own verification). Each model runs in its ow
     python -m bench.edge [--data DIR] [--epochs 6] [--repeats 20]
 
 Goal: int8 >= 3.5x smaller and >= 2.5x faster than float32 TFLite, >= 99 % agreement.
-Prints ``ratio: X`` (float32 / int8 latency, the smaller over both models) last.
+Prints ``ratio: X`` (float32 / int8 latency, the smallest over the models) last.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ ROUNDS = 5
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MODELS = {
     "resnet18": {"weights": None, "image_size": 128},
+    "mobilenet_v3_small": {"weights": None, "image_size": 128},
+    "mobilenet_v3_large": {"weights": None, "image_size": 128},
     "squeezenet": {
         "weights": str(SHARED / "weights" / "squeezenet_v1.1_imagenet_notop.h5"),
         "image_size": None,

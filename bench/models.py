@@ -1,7 +1,8 @@
 """Training and inference throughput of every model in the zoo on this machine.
 
-Each model at its default input size, batch 32, synthetic pixels, its default freezing
-(BCNet and SqueezeNet train only their head), under float32 and mixed_bfloat16; each
+Each model (the whole zoo by default, MobileNetV3-Small and -Large included) at its
+default input size, batch 32, synthetic pixels, its default freezing (BCNet and
+SqueezeNet train only their head), under float32 and mixed_bfloat16; each
 (model, precision) in its own process. Images/s = batch / median step time over
 ``--steps`` timed steps after two warm-up steps. Prediction goes through
 :func:`bcnet_tf.evaluation.predict.predict_pixels`, the library's own path.

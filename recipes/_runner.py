@@ -24,6 +24,8 @@ from bcnet_tf.settings import nested_setting, setting, setting_like
 from bcnet_tf.training import TrainConfig, train
 
 SAVED_MODELS = Path("saved_models")
+#: The metrics every recipe prints and writes to ``results.json``.
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
 HISTOLOGY_MODES = ("whole", "tiles")
 
 
@@ -240,10 +242,7 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
     """Print and return the headline numbers of an outcome."""
     summary = outcome.evaluation.summary
     metrics, intervals = outcome.evaluation.metrics, summary["intervals"]
-    headline = {
-        key: {"value": metrics[key], "ci95": intervals.get(key)}
-        for key in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc_macro")
-    }
+    headline = {key: {"value": metrics[key], "ci95": intervals.get(key)} for key in HEADLINE}
     for key, value in headline.items():
         interval = f"  (95% CI {interval_text(summary, key)})" if value["ci95"] else ""
         print(f"  {key:<18} {value['value']:.3f}{interval}")

@@ -19,7 +19,16 @@ from tests.conftest import tree_digest, write_image
 SHORT = ["--bootstrap", "50", "--quantize", "none,int8"]
 CASES = {
     "databiox_grading": ["--image-size", "64", "--epochs", "2", "--weights", "none"],
-    "busi_resnet9": ["--image-size", "32", "--demo-epochs", "1", "--batch-size", "32"],
+    "busi_resnet9": [
+        "--image-size",
+        "32",
+        "--demo-epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--protocol",
+        "paper",
+    ],
     "mammography_resnet": [
         "--models",
         "resnet18",
@@ -59,6 +68,38 @@ def test_recipe_demo_runs_to_a_bundle(
     assert {"model_float32.tflite", "model_int8.tflite", "model.keras"} <= set(spec["artifacts"])
     reports = list(out.rglob("evaluation-test/report.html"))
     assert reports and list(out.rglob("explain/*_gradcam_*.png"))
+
+
+def test_busi_protocols_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--protocol both``: the study's image-level split (labelled leaking) beside
+    grouped k-fold cross-validation, same model and recipe."""
+    from recipes import busi_resnet9
+
+    out = tmp_path / "busi"
+    flags = "--image-size 32 --demo-epochs 1 --batch-size 32 --protocol both --k 2"
+    results = busi_resnet9.main(
+        [
+            *shlex.split(flags),
+            "--no-compare-constant",
+            *SHORT[:2],
+            "--quantize",
+            "",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    paper, cv = results["one_cycle_switch"], results["one_cycle_switch-cv2"]
+    assert "LEAKING" in paper["protocol"] and cv["protocol"] == "patient-wise 2-fold CV"
+    summary = json.loads(
+        (out / "one_cycle_switch-cv2" / "evaluation" / "cv_report.json").read_text()
+    )
+    assert cv["accuracy"]["mean"] == summary["folds"]["accuracy"]["mean"]
+    assert cv["accuracy"]["pooled"] == summary["metrics"]["accuracy"]
+    row = next(line for line in printed.splitlines() if line.startswith("accuracy "))
+    assert f"{paper['accuracy']['value']:.3f}" in row
+    assert f"{cv['accuracy']['mean']:.3f} ± {cv['accuracy']['sd']:.3f}" in row
+    assert len(list(out.glob("one_cycle_switch-cv2/repeat0-fold*/checkpoints/best.keras"))) == 2
 
 
 def test_demo_falls_back_to_random_weights_in_one_line(
@@ -180,7 +221,7 @@ DATA_CASES: dict[str, tuple[Callable[[Path], Truth], str, tuple[str, ...], Run]]
     ),
     "busi_resnet9": (
         lambda root: _class_folders(root, BUSI),
-        "--no-compare-constant",
+        "--no-compare-constant --protocol paper",
         BUSI,
         _headline("one_cycle_switch", "one_cycle_switch"),
     ),

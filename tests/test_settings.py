@@ -218,3 +218,22 @@ def test_a_recipe_refuses_an_unknown_choice(capsys: pytest.CaptureFixture[str]) 
     assert done.value.code == 2
     [line] = capsys.readouterr().err.splitlines()
     assert "argument --protocol: invalid choice: 'imagewise'" in line
+
+
+def test_a_model_registered_after_the_parser_was_built_is_a_valid_choice() -> None:
+    from bcnet_tf.models import register_model, unregister_model
+    from bcnet_tf.training import TrainConfig
+
+    parse_settings(TrainConfig, ["--model", "resnet9"])  # reads the choices once
+    register_model(
+        "late_tiny",
+        default_size=32,
+        preprocessing="unit",
+        stages=(("conv",),),
+        study="none",
+        description="a model registered after the parser was built",
+    )(lambda x: x)
+    try:
+        assert parse_settings(TrainConfig, ["--model", "late_tiny"]).model == "late_tiny"
+    finally:
+        unregister_model("late_tiny")

@@ -260,9 +260,13 @@ def kfold_splits(
     *,
     seed: int = 0,
     group_by: str = "auto",
+    val: float = 0.0,
     progress: bool = True,
 ) -> list[Split]:
-    """``k`` grouped, stratified folds: each :class:`Split` has ``train`` and ``test``.
+    """``k`` grouped, stratified folds: each :class:`Split` has ``train`` and ``test``,
+    and with ``val > 0`` also a ``val`` part (about that fraction of the whole dataset,
+    held out of the fold's training part, grouped and stratified too), so a fold can
+    choose its checkpoint without looking at its test part.
 
     Example (one image for each of ten patients):
         >>> from pathlib import Path
@@ -284,16 +288,18 @@ def kfold_splits(
     group_of = {record.path: str(g) for record, g in zip(index.records, groups, strict=True)}
     splits = []
     for fold, (train, test) in enumerate(folds.split(np.zeros(len(labels)), labels, groups)):
+        positions = {"train": train, "test": test}
+        if val > 0:
+            share = val / (len(train) / len(labels))
+            keep, out = _hold_out(labels[train], groups[train], share, seed)
+            positions = {"train": train[keep], "val": train[out], "test": test}
         split = Split(
-            parts={
-                "train": [index.records[i] for i in train],
-                "test": [index.records[i] for i in test],
-            },
+            parts={part: [index.records[i] for i in sorted(at)] for part, at in positions.items()},
             groups=group_of,
             group_by=grouping,
             seed=seed,
             class_names=list(index.class_names),
-            settings={"k": k, "fold": fold},
+            settings={"k": k, "fold": fold, "val": val},
         )
         split.check()
         splits.append(split)

@@ -27,7 +27,7 @@ import numpy as np
 
 from bcnet_tf.console import progress_bar
 from bcnet_tf.data.mammo import preprocess_of
-from bcnet_tf.data.pipeline import load_files, make_dataset, naming_unreadable_images
+from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.data.records import DatasetIndex, ImageRecord
 from bcnet_tf.data.splits import Split
 from bcnet_tf.errors import BcnetError
@@ -35,7 +35,7 @@ from bcnet_tf.evaluation import plots
 from bcnet_tf.evaluation.bootstrap import bootstrap_intervals
 from bcnet_tf.evaluation.calibration import apply_temperature, fit_temperature, reliability
 from bcnet_tf.evaluation.metrics import classification_metrics, group_metrics
-from bcnet_tf.evaluation.predict import predict_probabilities
+from bcnet_tf.evaluation.predict import predict_records
 from bcnet_tf.evaluation.report import write_report
 from bcnet_tf.explain.gradcam import grad_cam
 from bcnet_tf.explain.overlay import overlay
@@ -242,30 +242,14 @@ def evaluate(
         mil = attention_head(resolved.model_path, tiles, trust)
 
     def predict(records: list[ImageRecord]) -> tuple[np.ndarray, np.ndarray]:
+        if slides is None:  # images (or their tiles, aggregated)
+            return predict_records(model, info, records, tta=tta, batch_size=batch_size)
+        for r in progress_bar(records, desc="predict (slides)", leave=False, unit="slide"):
+            slides[r.path] = predict_slide(
+                model, r.path, tiles, stain, mil=mil, tta=tta, batch_size=batch_size
+            )
         truth = np.array([names.index(r.label) for r in records])
-        if slides is not None:  # slide-level: each slide's tissue tiles aggregated
-            for r in progress_bar(records, desc="predict (slides)", leave=False, unit="slide"):
-                slides[r.path] = predict_slide(
-                    model, r.path, tiles, stain, mil=mil, tta=tta, batch_size=batch_size
-                )
-            return np.stack([slides[r.path].probabilities for r in records]), truth
-        if tiles is not None:  # image-level: each image's tiles aggregated
-            probabilities = [
-                predict_tiled(model, r.path, tiles, stain, tta=tta, batch_size=batch_size)
-                for r in progress_bar(records, desc="predict (tiles)", leave=False, unit="image")
-            ]
-            return np.stack([p.probabilities for p in probabilities]), truth
-        dataset = make_dataset(
-            records,
-            names,
-            image_size=info.image_size,
-            batch_size=batch_size,
-            cache=None,
-            stain=stain,
-            preprocess=preprocess_of(info.extra),
-        )
-        with naming_unreadable_images(records):
-            return predict_probabilities(model, dataset, tta=tta)
+        return np.stack([slides[r.path].probabilities for r in records]), truth
 
     probabilities, y_true = predict(resolved.records)
     groups, unit = _resampling_units(resolved)

@@ -76,6 +76,40 @@ def roc_curves(y_true: np.ndarray, probabilities: np.ndarray, class_names: Seque
     return figure
 
 
+#: The metrics of the per-fold figure, with their axis labels.
+FOLD_METRICS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "macro_f1": "macro F1",
+    "roc_auc_macro": "ROC-AUC (macro)",
+}
+
+
+def fold_metrics(per_fold: Sequence[dict[str, float]], protocol: str) -> Figure:
+    """Each fold's score as a dot (one colour per repeat) beside each metric's mean ± sd
+    over the folds; the title names the protocol."""
+    figure = Figure(figsize=(8, 4))
+    axis = figure.subplots()
+    repeats = sorted({int(fold["repeat"]) for fold in per_fold})
+    for x, key in enumerate(FOLD_METRICS):
+        values = np.array([fold[key] for fold in per_fold], dtype=float)
+        for repeat in repeats:
+            at = [int(fold["repeat"]) == repeat for fold in per_fold]
+            spread = np.linspace(-0.15, 0.15, int(np.sum(at))) if np.sum(at) > 1 else [0.0]
+            axis.plot(x - 0.1 + np.asarray(spread), values[at], "o", color=f"C{repeat}", alpha=0.7)
+        sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        axis.errorbar(x + 0.25, values.mean(), yerr=sd, fmt="s", color="black", capsize=5)
+        axis.annotate(
+            f"{values.mean():.3f} ± {sd:.3f}", (x + 0.32, values.mean()), fontsize=8, va="center"
+        )
+    axis.set_xticks(range(len(FOLD_METRICS)), list(FOLD_METRICS.values()))
+    axis.set_xlim(-0.5, len(FOLD_METRICS) - 0.1)
+    axis.set_ylabel("score on the held-out fold")
+    axis.grid(axis="y", alpha=0.3)
+    axis.set_title(f"{protocol}: folds (dots), mean ± sd (squares)", fontsize=10)
+    return figure
+
+
 def reliability_diagram(before: Reliability, after: Reliability | None = None) -> Figure:
     """Accuracy against confidence per bin; the diagonal is perfect calibration."""
     figure = Figure(figsize=(5.2, 5))

@@ -1,6 +1,7 @@
-"""One self-contained HTML report per evaluation (pictures embedded as data URIs), laid
-out like a paper's results section: a paragraph of headline numbers with their 95 %
-intervals, tables, figures with captions, then the data, model and configuration.
+"""One self-contained HTML report per evaluation or cross-validation (pictures
+embedded as data URIs), laid out like a paper's results section: a paragraph of
+headline numbers with their 95 % intervals, tables, figures with captions, then the
+data, model and configuration.
 
 Text is built as plain text and escaped exactly once, where it enters the markup
 (``_table``, ``_paragraph``), so what a reader sees is the text itself."""
@@ -65,9 +66,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _paragraph(text: str) -> str:
+def _paragraph(text: str, css_class: str | None = None) -> str:
     """A paragraph of plain text, escaped once here."""
-    return f"<p>{html.escape(text)}</p>"
+    opening = f'<p class="{css_class}">' if css_class else "<p>"
+    return f"{opening}{html.escape(text)}</p>"
 
 
 def _headline(summary: dict[str, Any]) -> str:
@@ -114,6 +116,23 @@ def _image(out_dir: Path, name: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
 
 
+def _figures(out_dir: Path, summary: dict[str, Any]) -> list[str]:
+    return [
+        f"<figure>{_image(out_dir, name)}<figcaption>Figure {number}. "
+        f"{html.escape(title)}.</figcaption></figure>"
+        for number, (title, name) in enumerate(summary.get("pictures", {}).items(), 1)
+    ]
+
+
+def _page(title: str, parts: list[str]) -> str:
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
 def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
     """The report's HTML for an evaluation folder and its ``metrics.json`` summary."""
     m = summary["metrics"]
@@ -134,11 +153,7 @@ def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
         _table(["class", *_CLASS_SCORES, "support"], class_rows),
         "<h2>Figures</h2>",
     ]
-    for number, (title, name) in enumerate(summary.get("pictures", {}).items(), 1):
-        parts.append(
-            f"<figure>{_image(out_dir, name)}<figcaption>Figure {number}. "
-            f"{html.escape(title)}.</figcaption></figure>"
-        )
+    parts += _figures(out_dir, summary)
     parts.append("<h2>Data and split</h2>")
     parts.append(
         _paragraph(
@@ -166,14 +181,76 @@ def render_report(out_dir: Path, summary: dict[str, Any]) -> str:
     if summary.get("config"):
         parts.append("<h2>Training configuration</h2>")
         parts.append(_table(["setting", "value"], [[k, v] for k, v in summary["config"].items()]))
-    body = "\n".join(parts)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>bcnet_tf evaluation: {html.escape(summary['architecture'])}</title>"
-        f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n"
-    )
+    return _page(f"bcnet_tf evaluation: {summary['architecture']}", parts)
 
 
 def write_report(out_dir: Path, summary: dict[str, Any]) -> Path:
     """Write ``report.html`` into ``out_dir``, atomically."""
     return atomic_write_text(out_dir / "report.html", render_report(out_dir, summary))
+
+
+def render_cv_report(out_dir: Path, summary: dict[str, Any]) -> str:
+    """The HTML of a cross-validation report and its ``cv_report.json`` summary."""
+    config, protocol = summary["config"], summary["protocol"]
+    folds, m = summary["folds"], summary["metrics"]
+    names = list(_LABELS)
+    text = (
+        f"{config['model']} on {summary['data']}, {protocol}: over "
+        f"{len(summary['per_fold'])} folds the accuracy was "
+        f"{_number(folds['accuracy']['mean'])} ± {_number(folds['accuracy']['sd'])} "
+        f"(mean ± sd); pooled over all {m['n']} out-of-fold predictions it was "
+        f"{_with_interval(summary, 'accuracy')}, the macro F1 "
+        f"{_with_interval(summary, 'macro_f1')} and the ROC-AUC "
+        f"{_with_interval(summary, 'roc_auc_macro')}."
+    )
+    if bootstrap := bootstrap_text(summary):
+        text += f" {bootstrap}"
+    parts = [
+        f"<h1>Cross-validation: {html.escape(config['model'])} on "
+        f"{html.escape(Path(summary['data']).name)}</h1>",
+        f"<p><strong>Protocol: {html.escape(protocol)}</strong></p>",
+        '<p class="note">Research use only; not a medical device.</p>',
+    ]
+    if summary["leaking"]:
+        parts.append(
+            _paragraph(
+                "This protocol splits images, not patients or near-duplicate groups: copies "
+                "of one lesion are trained on and tested on, so these numbers are "
+                "optimistic. It is reported only to measure that optimism.",
+                "note",
+            )
+        )
+    parts += [
+        _paragraph(text),
+        "<h2>Per fold</h2>",
+        _table(
+            ["repeat", "fold", "images", *(_LABELS[k] for k in names)],
+            [
+                [f["repeat"], f["fold"], f["n"], *(_number(f[k]) for k in names)]
+                for f in summary["per_fold"]
+            ],
+        ),
+        "<h2>Over the folds and pooled</h2>",
+        _table(
+            ["metric", "mean ± sd over folds", "pooled", _interval_header(summary)],
+            [
+                [
+                    label,
+                    f"{_number(folds[k]['mean'])} ± {_number(folds[k]['sd'])}",
+                    _number(m[k]),
+                    interval_text(summary, k),
+                ]
+                for k, label in _LABELS.items()
+            ],
+        ),
+        "<h2>Figures</h2>",
+        *_figures(out_dir, summary),
+        "<h2>Training configuration (every fold)</h2>",
+        _table(["setting", "value"], [[k, v] for k, v in config.items()]),
+    ]
+    return _page(f"bcnet_tf cross-validation: {protocol}", parts)
+
+
+def write_cv_report(out_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write a cross-validation's ``report.html`` into ``out_dir``, atomically."""
+    return atomic_write_text(out_dir / "report.html", render_cv_report(out_dir, summary))

@@ -1,4 +1,5 @@
-"""Model zoo: the five studies' architectures behind one factory.
+"""Model zoo: the five studies' architectures and the backbones users expect, behind
+one factory.
 
 =======================  ============================================================
 module                   concept
@@ -14,6 +15,8 @@ module                   concept
 ``resnet50``             ``resnet50``, ``resnet50_attention`` (study 004)
 ``resnet_basic``         ``resnet18``, ``resnet34`` (000, 002), ``resnet9`` (001)
 ``squeezenet``           ``squeezenet`` v1.1 (point of care)
+``applications``         ``mobilenet_v3_small``/``_large``, ``efficientnet_v2_b0`` (point of
+                         care), ``densenet121``, ``convnext_tiny`` from keras.applications
 =======================  ============================================================
 
 Example:
@@ -21,7 +24,13 @@ Example:
     >>> model = build_model("bcnet_vgg16", num_classes=3, weights=None)
 """
 
-from bcnet_tf.models import resnet50, resnet_basic, squeezenet, vgg  # noqa: F401  (register)
+from bcnet_tf.models import (  # noqa: F401  (register)
+    applications,
+    resnet50,
+    resnet_basic,
+    squeezenet,
+    vgg,
+)
 from bcnet_tf.models.factory import backbone_parameters, build_model, freeze_stages
 from bcnet_tf.models.registry import (
     HeadConfig,

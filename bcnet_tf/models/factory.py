@@ -71,6 +71,10 @@ def backbone_parameters(model: keras.Model) -> int:
 def freeze_stages(model: keras.Model, stages: Sequence[Sequence[str]], freeze: str | int) -> None:
     """Freeze the backbone: ``"all"`` stages, ``"none"``, or all but the last ``N``.
 
+    A layer belongs to the stage of the longest prefix its name starts with (MobileNetV3's
+    ``conv_1`` is in the last stage, its ``conv`` in the first), as for discriminative
+    learning rates.
+
     Frozen BatchNorm layers run in inference mode (Keras 3 does this for any
     BatchNormalization with ``trainable=False``), so their statistics stay put.
 
@@ -88,11 +92,12 @@ def freeze_stages(model: keras.Model, stages: Sequence[Sequence[str]], freeze: s
             f"freeze must be 'all', 'none' or a number of trainable stages 0..{len(stages)}, "
             f"not {freeze!r}"
         )
-    frozen_prefixes = tuple(prefix for stage in stages[:frozen] for prefix in stage)
-    all_prefixes = tuple(prefix for stage in stages for prefix in stage)
+    stage_of = {prefix: i for i, stage in enumerate(stages) for prefix in stage}
+    longest_first = sorted(stage_of, key=len, reverse=True)
     for layer in model.layers:
-        if layer.name.startswith(all_prefixes):
-            layer.trainable = not layer.name.startswith(frozen_prefixes)
+        prefix = next((p for p in longest_first if layer.name.startswith(p)), None)
+        if prefix is not None:
+            layer.trainable = stage_of[prefix] >= frozen
 
 
 def build_model(

@@ -5,7 +5,9 @@ name       what the model does to 0..255 RGB input
 =========  ==========================================================================
 ``caffe``  RGB -> BGR, ImageNet channel means subtracted, no scaling: Keras' VGG16 /
            ResNet50 ``preprocess_input`` and the SqueezeNet weights' convention
-``torch``  x / 255, then ImageNet mean / std per channel: torchvision's ResNet18/34
+``torch``  x / 255, then ImageNet mean / std per channel: torchvision's ResNet18/34,
+           Keras' DenseNet121, EfficientNetV2-B0 and ConvNeXt-Tiny
+``tf``     x / 127.5 - 1 (range -1..1): Keras' MobileNetV3
 ``unit``   x / 255 (models trained from scratch, e.g. ResNet9)
 =========  ==========================================================================
 """
@@ -20,7 +22,7 @@ from keras import ops
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-PREPROCESSING = ("caffe", "torch", "unit")
+PREPROCESSING = ("caffe", "torch", "tf", "unit")
 #: 1x1 convolution kernel (in RGB, out BGR) that reverses the channel order.
 _RGB_TO_BGR = [[[[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]]
 
@@ -56,6 +58,8 @@ def preprocessing_layer(name: str) -> keras.layers.Layer:
         scale = [1 / (255 * s) for s in IMAGENET_STD_RGB]
         offset = [-m / s for m, s in zip(IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, strict=True)]
         return keras.layers.Rescaling(scale, offset, name="preprocess_torch")
+    if name == "tf":
+        return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess_tf")
     if name == "unit":
         return keras.layers.Rescaling(1 / 255, name="preprocess_unit")
     raise ValueError(f"unknown preprocessing {name!r}; choose one of {PREPROCESSING}")

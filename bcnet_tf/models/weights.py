@@ -5,8 +5,9 @@
 * ``None`` — random initialisation;
 * ``"imagenet"`` — the published ImageNet weights of the architecture, fetched once into
   Keras' own cache (``$KERAS_HOME/models``, default ``~/.keras/models``) with
-  ``keras.utils.get_file`` and checked against the pinned hash. VGG16 and ResNet50 use
-  Keras' own files; ResNet18/34 torchvision's weights as published in safetensors
+  ``keras.utils.get_file`` and checked against the pinned hash. VGG16, ResNet50,
+  MobileNetV3, EfficientNetV2-B0, DenseNet121 and ConvNeXt-Tiny use Keras' own files;
+  ResNet18/34 torchvision's weights as published in safetensors
   (``timm/resnet18.tv_in1k``, ``timm/resnet34.tv_in1k``), converted on load; SqueezeNet
   has no download, so its file must already be in the cache (or be given as a path);
 * a path — ``.h5``/``.hdf5`` (Keras 2 weights, matched by layer name), ``.weights.h5``
@@ -61,6 +62,31 @@ IMAGENET_SOURCES = {
         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         f"{_KERAS_APPS}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         "4d473c1dd8becc155b73f8504c6f6626",
+    ),
+    "mobilenet_v3_small": ImagenetSource(
+        "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        f"{_KERAS_APPS}/mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+        "d3e8ec802a04aa4fc771ee12a9a9b836",
+    ),
+    "mobilenet_v3_large": ImagenetSource(
+        "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        f"{_KERAS_APPS}/mobilenet_v3/weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        "07fb09a5933dd0c8eaafa16978110389",
+    ),
+    "efficientnet_v2_b0": ImagenetSource(
+        "efficientnetv2-b0_notop.h5",
+        f"{_KERAS_APPS}/efficientnet_v2/efficientnetv2-b0_notop.h5",
+        "893217f2bb855e2983157299931e43ff",
+    ),
+    "densenet121": ImagenetSource(
+        "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        f"{_KERAS_APPS}/densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "30ee3e1110167f948a6b9946edeeb738",
+    ),
+    "convnext_tiny": ImagenetSource(
+        "convnext_tiny_notop.h5",
+        f"{_KERAS_APPS}/convnext/convnext_tiny_notop.h5",
+        "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1",
     ),
     # torchvision's ImageNet weights (the studies' own), as published in safetensors.
     # Their SHA-256 is not pinned yet: set file_hash to pin it.
