@@ -44,7 +44,7 @@ def _checkout_files() -> dict[str, tuple[int, int]]:
     }
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _checkout_untouched() -> Iterator[None]:
     """Fail the run if any test wrote into the checkout: outputs belong under tmp_path."""
     before = _checkout_files()
@@ -170,7 +170,7 @@ def folder_dataset(tmp_path: Path) -> Path:
 LESION_SIZE = 32
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lesion_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(model.keras, dataset folder)``: a small CNN trained to find a bright square,
     and 240 images of the task (so half, 120, calibrate int8)."""
@@ -181,7 +181,7 @@ def lesion_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return save_trained(root / "model.keras", LESION_SIZE), data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bundle(lesion_model: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The lesion model exported in every format (read-only: copy it to change it)."""
     from bcnet_tf.export import export
