@@ -94,6 +94,14 @@ class TrainConfig:
         "learning rates (000)",
         SCHEDULES,
     )
+    weight_decay: float = setting(
+        0.0,
+        "decoupled weight decay of every optimizer (Adam becomes AdamW); biases and "
+        "normalisation scales/offsets are not decayed",
+    )
+    clip_norm: float | None = setting(
+        None, "clip the gradients' global norm to this value (none: no clipping)"
+    )
     switch_at: float = setting(0.5, "one_cycle_switch: fraction of the run trained with Adam")
     head_epochs: int = setting(1, "fine_tune: epochs that train the head only")
     augment: str = setting(

@@ -16,12 +16,16 @@ schedule             phases
                      and discriminative rates: ``/100`` for the first stage rising
                      geometrically to x1 for the head (study 000)
 ==================== ==================================================================
+
+Every optimizer of every schedule gets the run's ``weight_decay`` (decoupled, as AdamW;
+biases and normalisation parameters excluded) and ``clip_norm`` (global norm).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import keras
 
@@ -53,15 +57,47 @@ def stage_multipliers(stages: Sequence[Sequence[str]], lowest: float = 0.01) -> 
     return {prefix: lowest ** (1 - i / count) for i, stage in enumerate(stages) for prefix in stage}
 
 
+#: Variables never decayed: biases and the scales/offsets of normalisation layers.
+NO_DECAY = ("bias", "gamma", "beta")
+
+
+def regularised(
+    config: TrainConfig, make_optimizer: Callable[..., keras.optimizers.Optimizer]
+) -> Callable[..., keras.optimizers.Optimizer]:
+    """``make_optimizer`` (an optimizer class or factory) with the run's weight decay and
+    gradient clipping.
+
+    Example:
+        >>> adamw = regularised(TrainConfig(weight_decay=1e-4, clip_norm=1.0),
+        ...                     keras.optimizers.Adam)(learning_rate=1e-3)
+        >>> adamw.weight_decay, adamw.global_clipnorm
+        (0.0001, 1.0)
+    """
+
+    def build(*args: object, **kwargs: object) -> keras.optimizers.Optimizer:
+        optimizer = make_optimizer(
+            *args,
+            weight_decay=config.weight_decay or None,
+            global_clipnorm=config.clip_norm,
+            **kwargs,
+        )
+        if config.weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+        return optimizer
+
+    return build
+
+
 def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phase]:
     """The phases of ``config.schedule`` (see the module table)."""
     epochs, lr = config.epochs, config.learning_rate
+    adam = regularised(config, keras.optimizers.Adam)
 
     def adam_cycle(steps: int) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(one_cycle(lr, epochs * steps))
+        return adam(one_cycle(lr, epochs * steps))
 
     if config.schedule == "constant":
-        return [Phase("train", 0, epochs, config.freeze, lambda _: keras.optimizers.Adam(lr))]
+        return [Phase("train", 0, epochs, config.freeze, lambda _: adam(lr))]
     if config.schedule == "one_cycle" or (config.schedule == "one_cycle_switch" and epochs < 2):
         return [Phase("train", 0, epochs, config.freeze, adam_cycle)]  # no epoch to switch at
     if config.schedule == "one_cycle_switch":
@@ -73,7 +109,7 @@ def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phas
                 switch,
                 epochs,
                 config.freeze,
-                lambda steps: keras.optimizers.SGD(
+                lambda steps: regularised(config, keras.optimizers.SGD)(
                     OffsetSchedule(one_cycle(lr, epochs * steps), switch * steps), momentum=0.9
                 ),
             ),
@@ -89,18 +125,16 @@ def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phas
                 0,
                 head,
                 "all",
-                lambda steps: keras.optimizers.Adam(one_cycle(lr, head * steps)),
+                lambda steps: adam(one_cycle(lr, head * steps)),
             ),
             Phase(
                 "unfrozen",
                 head,
                 epochs,
                 "none",
-                lambda steps: discriminative(
-                    keras.optimizers.Adam,
-                    multipliers,
-                    learning_rate=one_cycle(lr / 2, (epochs - head) * steps),
-                ),
+                lambda steps: regularised(
+                    config, partial(discriminative, keras.optimizers.Adam, multipliers)
+                )(learning_rate=one_cycle(lr / 2, (epochs - head) * steps)),
             ),
         ]
     raise BcnetError(f"unknown schedule {config.schedule!r}")

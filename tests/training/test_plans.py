@@ -81,3 +81,45 @@ def test_switch_schedule_of_one_epoch_is_one_adam_phase() -> None:
     config = TrainConfig(epochs=1, schedule="one_cycle_switch")
     plan = make_plan(config, (("a",),))
     assert [(p.name, p.start, p.end) for p in plan] == [("train", 0, 1)]
+
+
+def _one_step(optimizer: keras.optimizers.Optimizer, gradients: dict[str, np.ndarray]) -> dict:
+    """Apply ``gradients`` once to a Dense layer (kernel 2x1 of ones, bias [1])."""
+    layer = keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="ones")
+    layer.build((None, 2))
+    variables = [layer.kernel, layer.bias]
+    optimizer.apply([keras.ops.convert_to_tensor(gradients[v.name]) for v in variables], variables)
+    return {v.name: keras.ops.convert_to_numpy(v) for v in variables}
+
+
+@pytest.mark.parametrize("schedule", ["constant", "one_cycle", "one_cycle_switch", "fine_tune"])
+def test_weight_decay_is_decoupled_and_spares_biases(schedule: str) -> None:
+    lr, decay = 0.1, 0.5
+    config = TrainConfig(
+        epochs=4, head_epochs=1, schedule=schedule, learning_rate=lr, weight_decay=decay
+    )
+    for phase in make_plan(config, STAGES):
+        optimizer = phase.make_optimizer(STEPS)
+        rate = _lr(optimizer, 0)
+        # A zero gradient makes Adam's and SGD's own step zero: only the decay moves.
+        after = _one_step(optimizer, {"kernel": np.zeros((2, 1)), "bias": np.zeros(1)})
+        np.testing.assert_allclose(after["kernel"], np.full((2, 1), 1 - rate * decay), rtol=1e-5)
+        np.testing.assert_allclose(after["bias"], [1.0])
+
+
+def test_no_weight_decay_by_default() -> None:
+    (phase,) = make_plan(TrainConfig(epochs=2, learning_rate=0.1), STAGES)
+    after = _one_step(phase.make_optimizer(STEPS), {"kernel": np.zeros((2, 1)), "bias": [0.0]})
+    np.testing.assert_allclose(after["kernel"], np.ones((2, 1)))
+
+
+def test_clip_norm_bounds_the_global_gradient_norm() -> None:
+    config = TrainConfig(
+        epochs=10, schedule="one_cycle_switch", switch_at=0.5, learning_rate=0.1, clip_norm=1.0
+    )
+    _, sgd_phase = make_plan(config, STAGES)
+    optimizer = sgd_phase.make_optimizer(STEPS)
+    rate = _lr(optimizer, 0)  # its own first step: the cycle half-way
+    # Global norm of (3, 4, 0) is 5: clipped to 1, SGD's first step is rate * (0.6, 0.8, 0).
+    after = _one_step(optimizer, {"kernel": np.array([[3.0], [4.0]]), "bias": np.zeros(1)})
+    np.testing.assert_allclose(after["kernel"][:, 0], [1 - rate * 0.6, 1 - rate * 0.8], rtol=1e-5)
