@@ -320,7 +320,10 @@ def test_tensorflow_start_up_log_is_hidden() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=_quiet_env()
     )
     assert done.stdout.split() == ["True", "2"]  # TensorFlow was loaded, then a clean error
-    assert done.stderr.splitlines() == ["bcnet-tf explain: error: no model file at missing.keras"]
+    assert done.stderr.splitlines() == [
+        "bcnet-tf explain: error: no model file at missing.keras. Fix: pass a run directory "
+        "or its checkpoints/best.keras."
+    ]
 
 
 def test_progress_bars_stay_out_of_log_files(folder_dataset: Path, tmp_path: Path) -> None:

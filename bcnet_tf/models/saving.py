@@ -98,7 +98,9 @@ def read_info(path: str | os.PathLike[str]) -> ModelInfo:
         with zipfile.ZipFile(path) as archive:
             return ModelInfo.from_json(json.loads(archive.read(INFO_ENTRY)))
     except FileNotFoundError:
-        raise BcnetError(f"no model file at {path}") from None
+        raise BcnetError(
+            f"no model file at {path}. Fix: pass a run directory or its checkpoints/best.keras."
+        ) from None
     except zipfile.BadZipFile:
         raise BcnetError(f"{path} is not a .keras model file (not a zip archive)") from None
     except KeyError:

@@ -117,7 +117,10 @@ def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phas
     if config.schedule == "fine_tune":
         head = config.head_epochs
         if not 0 < head < epochs:
-            raise BcnetError(f"fine_tune needs 0 < head_epochs ({head}) < epochs ({epochs})")
+            raise BcnetError(
+                f"fine_tune needs 0 < head_epochs ({head}) < epochs ({epochs}). Fix: raise "
+                "--epochs or lower --head-epochs."
+            )
         multipliers = stage_multipliers(stages)
         return [
             Phase(
