@@ -29,7 +29,9 @@ def test_inspect_prints_report_and_leaves_data_untouched(
     assert main(["inspect", str(folder_dataset), "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "layout: folders (detected)" in out and "unreadable image benign/cut.png" in out
-    assert json.loads((tmp_path / "r.json").read_text())["num_images"] == 25
+    assert (
+        json.loads((tmp_path / "r.json").read_text())["num_images"] == 24
+    )  # 3 x 8; the cut file is skipped
     assert tree_digest(folder_dataset) == before
 
 

@@ -95,15 +95,6 @@ def inspect_dataset(
         >>> report = inspect_dataset(discover("busi_256"))  # doctest: +SKIP
         >>> print(report.format())                          # doctest: +SKIP
     """
-    records = index.records
-    patients: dict[str, set[str]] = defaultdict(set)
-    magnifications: dict[str, Counter[str]] = defaultdict(Counter)
-    for record in records:
-        if record.patient:
-            patients[record.label].add(record.patient)
-        if record.magnification:
-            magnifications[record.label][record.magnification] += 1
-
     skipped: dict[str, list[str]] = defaultdict(list)
     problems: list[str] = []
     for item in index.skipped:
@@ -112,11 +103,21 @@ def inspect_dataset(
         if detail:  # unreadable files: say why, per file
             problems.append(f"{kind} image {index.relative(item.path)}:{detail}")
 
-    hashes = hash_images(records, progress=progress)
-    for record, item in zip(records, hashes, strict=True):
-        if item.error is not None:
+    hashes = hash_images(index.records, progress=progress)
+    records = []  # the images that decode; an unreadable one is counted as skipped only
+    for record, item in zip(index.records, hashes, strict=True):
+        if item.error is None:
+            records.append(record)
+        else:
             skipped["unreadable"].append(index.relative(record))
             problems.append(f"unreadable image {index.relative(record)}: {item.error}")
+    patients: dict[str, set[str]] = defaultdict(set)
+    magnifications: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        if record.patient:
+            patients[record.label].add(record.patient)
+        if record.magnification:
+            magnifications[record.label][record.magnification] += 1
     exact, near = [], []
     if check_duplicates:
         exact = _groups(index, [h.sha256 or id(h) for h in hashes])
@@ -142,7 +143,8 @@ def inspect_dataset(
             "PHI); bcnet_tf never copies it into its outputs, but de-identify the data "
             "before sharing it"
         )
-    counts = index.class_counts()
+    found = Counter(record.label for record in records)
+    counts = {name: found[name] for name in index.class_names}
     problems += [f"class folder '{name}' holds no usable image" for name in index.empty_classes]
     if len(counts) < 2:
         problems.append(f"only one class ({next(iter(counts))}); a classifier needs two or more")

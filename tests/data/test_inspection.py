@@ -28,6 +28,9 @@ def test_duplicates_and_unreadable_are_reported(folder_dataset: Path) -> None:
     assert any("different labels ['benign', 'malignant']" in p for p in report.problems)
     assert any(p.startswith("unreadable image benign/cut.png") for p in report.problems)
     assert report.skipped["unreadable"] == ["benign/cut.png"]
+    readable = sorted(p.name for p in folder_dataset.rglob("*.png") if p.name != "cut.png")
+    assert report.num_images == len(readable)  # the cut file is skipped, not also counted
+    assert report.class_counts["benign"] == len(list(benign.rglob("*.png"))) - 1
     text = report.format()
     assert "problems:" in text and "benign" in text
 

@@ -57,7 +57,7 @@ def test_fine_tune_head_then_discriminative() -> None:
     multipliers = stage_multipliers(STAGES)
     assert multipliers["conv1"] == multipliers["bn1"] == pytest.approx(0.01)
     assert multipliers["conv1"] < multipliers["layer1"] < multipliers["layer2"] < 1
-    with pytest.raises(BcnetError, match="head_epochs.*Fix: raise --epochs"):
+    with pytest.raises(BcnetError, match=r"head_epochs.*Fix: raise --epochs"):
         make_plan(TrainConfig(epochs=2, schedule="fine_tune", head_epochs=2), STAGES)
 
 
