@@ -9,6 +9,7 @@ Commands:
     evaluate SOURCE  metrics with CIs, figures and an HTML report for a run or model
     explain MODEL    Grad-CAM / occlusion overlays for image files, heat maps over slides
     export SOURCE    verified bundle: .keras, SavedModel, TFLite (float/int8), model card
+    benchmark BUNDLE time a bundle's TFLite files here; record the fastest verified one
     predict BUNDLE   classify image files (TFLite bundle without TensorFlow, or .keras)
     predict-batch BUNDLE  the same on Apache Beam: a manifest or glob -> CSV, Parquet
     app BUNDLE       web demo: upload an image, see probabilities and Grad-CAM
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from bcnet_tf import __version__
 from bcnet_tf.console import ArgumentParser, add_verbose_flag, quiet_tensorflow, run_program
+from bcnet_tf.edge.benchmark import BenchmarkSettings, ExportBenchmark
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.settings import Choices, add_setting_argument, add_settings_arguments
 from bcnet_tf.training.config import TrainConfig
@@ -237,6 +239,8 @@ def _export(args: argparse.Namespace) -> int:
         guard=not args.no_guard,
         guard_acceptance=args.guard_acceptance,
         trust=args.trust,
+        target_benchmark=args.target_benchmark,
+        benchmark=_benchmark_settings(args),
     )
     print(f"{'artifact':<22} {'MB':>8}  {'max|diff|':>9}  {'agree':>6}  {'acc.change':>10}  check")
     for name, artifact in result.spec["artifacts"].items():
@@ -253,7 +257,36 @@ def _export(args: argparse.Namespace) -> int:
         accepted = guard["accepted"].get(result.recommended, {})
         rates = ", ".join(f"{group} {rate:.1%}" for group, rate in accepted.items())
         print(f"input guard of {result.recommended}: accepts {rates}")
+    timing = result.spec.get("benchmark")
+    if timing is not None:
+        _print_timing(timing)
     print(f"recommended: {result.recommended}\nbundle: {result.bundle}")
+    return 0
+
+
+def _benchmark_settings(args: argparse.Namespace):
+    from bcnet_tf.edge.benchmark import BenchmarkSettings
+
+    return BenchmarkSettings(args.threads, args.repeats, args.rounds)
+
+
+def _print_timing(timing: dict) -> None:
+    print(
+        f"timed on {timing['machine']}: batch 1, {timing['threads']} threads, median of "
+        f"{timing['rounds']} rounds x {timing['repeats']} calls, files in turns"
+    )
+    for name, ms in timing["ms"].items():
+        mark = "  <- fastest verified" if name == timing["fastest_verified"] else ""
+        print(f"{name:<24} {ms:8.2f} ms{mark}")
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from bcnet_tf.edge.benchmark import benchmark_bundle
+
+    timing = benchmark_bundle(args.bundle, _benchmark_settings(args), write=args.write)
+    _print_timing(timing)
+    if args.write:
+        print(f"recorded in {args.bundle}: recommended {timing['fastest_verified']}")
     return 0
 
 
@@ -452,7 +485,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of held-out in-distribution images the guard accepts [default: %(default)s]",
     )
     exporting.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+    add_setting_argument(exporting, ExportBenchmark, "target_benchmark", keep_default=True)
+    for name in ("threads", "repeats", "rounds"):
+        add_setting_argument(exporting, BenchmarkSettings, name, keep_default=True)
     exporting.set_defaults(run=_export)
+
+    timing = command(
+        "benchmark",
+        help="time a bundle's TFLite files here; optionally record the fastest verified one",
+        description="Time every TFLite file of a bundle on this machine (batch 1, files in "
+        "turns) without TensorFlow; with --write, record the timing and the fastest file "
+        "that passed its verification as the bundle's recommended file.",
+    )
+    timing.add_argument("bundle", help="an exported bundle folder")
+    for name in ("threads", "repeats", "rounds"):
+        add_setting_argument(timing, BenchmarkSettings, name, keep_default=True)
+    timing.add_argument(
+        "--write",
+        action="store_true",
+        help="record the timing and recommendation in spec.json, the model card, SHA256SUMS",
+    )
+    timing.set_defaults(run=_benchmark)
 
     predicting = command("predict", help="classify image files")
     predicting.add_argument("source", help="an exported bundle folder, or a .keras file")

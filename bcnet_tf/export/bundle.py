@@ -23,7 +23,6 @@ bundle as it was.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,14 @@ from bcnet_tf.data.mammo import preprocess_of
 from bcnet_tf.data.pipeline import load_files
 from bcnet_tf.data.records import ImageRecord
 from bcnet_tf.data.tiles import load_tiles
+from bcnet_tf.edge.benchmark import (
+    SUMS_FILE,
+    BenchmarkSettings,
+    apply_benchmark,
+    benchmark_bundle,
+    bundle_checksums,
+    static_recommendation,
+)
 from bcnet_tf.edge.guard import GUARD_FILE
 from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import FEATURES, PROBABILITIES, TFLiteModel
@@ -200,26 +207,10 @@ def _compare(
     return result
 
 
-def _checksums(folder: Path) -> str:
-    lines = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        lines.append(f"{digest}  {path.relative_to(folder).as_posix()}")
-    return "\n".join(lines) + "\n"
-
-
 def _remove_stale_builds(bundle: Path) -> None:
     """Delete hidden half-built bundles a killed export left beside ``bundle``."""
     for stale in bundle.parent.glob(f".{bundle.name}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-
-
-def _recommend(artifacts: dict[str, dict[str, Any]]) -> str:
-    for name in ("model_int8.tflite", "model_float16.tflite", "model_float32.tflite"):
-        if name in artifacts and artifacts[name]["verification"]["passed"]:
-            return name
-    tflite = [name for name in artifacts if name.endswith(".tflite")]
-    return tflite[0] if tflite else "model.keras"
 
 
 def export(
@@ -238,6 +229,8 @@ def export(
     guard_acceptance: float = 0.975,
     guard_images: int = 1000,
     trust: bool = False,
+    target_benchmark: bool = False,
+    benchmark: BenchmarkSettings | None = None,
     seed: int = 0,
 ) -> ExportResult:
     """Export a run's best model (or a ``.keras`` file, with ``data``) as a verified bundle.
@@ -261,6 +254,10 @@ def export(
         guard_images: most training images (tiles) the guard is fitted on, and most
             images its threshold is set on.
         trust: allow code (Lambda layers) in the model file.
+        target_benchmark: time every TFLite file on this machine and recommend the
+            fastest one that passed its verification (else: the first verified file of
+            int8, float16, float32).
+        benchmark: how the files are timed (threads, calls, rounds).
 
     Raises:
         ExportError: a float artifact disagrees with the Keras model (nothing written).
@@ -345,13 +342,16 @@ def export(
                 guard_images,
                 seed,
             )
+        if target_benchmark:
+            (folder / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
+            apply_benchmark(spec, benchmark_bundle(folder, benchmark))
         (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
         (folder / "labels.txt").write_text("\n".join(info.class_names) + "\n", encoding="utf-8")
         metrics = _evaluation_metrics(resolved)
         if metrics is not None:
             (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (folder / "MODEL_CARD.md").write_text(model_card(spec, metrics), encoding="utf-8")
-        (folder / "SHA256SUMS").write_text(_checksums(folder), encoding="utf-8")
+        (folder / SUMS_FILE).write_text(bundle_checksums(folder), encoding="utf-8")
     return ExportResult(bundle, spec)
 
 
@@ -488,7 +488,7 @@ def _spec(
     source: ModelSource,
     threshold: float,
 ) -> dict[str, Any]:
-    recommended = _recommend(artifacts)
+    recommended = static_recommendation(artifacts)
     int8 = artifacts.get("model_int8.tflite")
     if int8 is not None and not int8["verification"]["passed"]:
         warnings.warn(

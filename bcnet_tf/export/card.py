@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bcnet_tf.edge.benchmark import recommendation_section
 from bcnet_tf.evaluation.bootstrap import bootstrap_text, interval_text
 
 _HEADLINE = (
@@ -127,7 +128,10 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
         f"- Resize: {spec['input']['resize']}; normalisation {spec['input']['normalisation']}.",
         f"- Made with bcnet_tf {spec['bcnet_tf']}, TensorFlow {spec['tensorflow']}, "
         f"on {spec['created']}.",
-        f"- Recommended on-device file: `{spec['recommended']}`.",
+        "",
+        "## Recommended on-device file",
+        "",
+        *recommendation_section(spec),
         "",
         "## Data",
         "",

@@ -159,3 +159,29 @@ def test_caffe_preprocessing_is_one_delegable_conv(tmp_path: Path, quantize: str
     expected = model.predict(pixels[:8], verbose=0)
     error = np.abs(TFLiteModel(tmp_path / "m.tflite").predict(pixels[:8]) - expected)
     assert error.max() < (0.05 if quantize == "int8" else 1e-4) * np.abs(expected).max()
+
+
+def test_target_benchmark_recommends_the_fastest_verified_file(
+    lesion_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from bcnet_tf.edge.benchmark import BenchmarkSettings
+
+    model, data = lesion_model
+    result = export(
+        model,
+        data=str(data),
+        out=tmp_path / "timed",
+        formats=("tflite",),
+        quantize=("none", "int8"),
+        guard=False,
+        target_benchmark=True,
+        benchmark=BenchmarkSettings(threads=1, repeats=2, rounds=1),
+    )
+    timing = result.spec["benchmark"]
+    assert set(timing["ms"]) == {"model_float32.tflite", "model_int8.tflite"}
+    assert result.recommended == min(timing["ms"], key=timing["ms"].get)
+    written = json.loads((result.bundle / "spec.json").read_text())
+    assert written["recommended"] == result.recommended and written["benchmark"] == timing
+    card = (result.bundle / "MODEL_CARD.md").read_text()
+    assert f"Recommended on-device file: `{result.recommended}`" in card
+    assert "| `model_float32.tflite` |" in card
