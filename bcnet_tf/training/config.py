@@ -86,6 +86,11 @@ class TrainConfig:
     epochs: int = setting(50, "training epochs")
     batch_size: int = setting(32, "images per training step")
     learning_rate: float = setting(1e-3, "peak learning rate")
+    find_lr: bool = setting(
+        False,
+        "choose the peak learning rate by a range test on the training part before "
+        "training (replaces --learning-rate; saved as lr_find.json and reused on resume)",
+    )
     schedule: str = setting(
         "constant",
         "learning-rate schedule: constant Adam (studies 003, 002); one_cycle Adam; "

@@ -34,6 +34,7 @@ from bcnet_tf.training.precision import set_precision
 from bcnet_tf.training.run_dir import RunDir
 from bcnet_tf.training.run_setup import (
     default_run_dir,
+    load_or_find_learning_rate,
     load_or_fit_stain,
     load_or_make_split,
     load_or_write_config,
@@ -44,7 +45,8 @@ from bcnet_tf.training.strategy import get_strategy
 @dataclass
 class TrainResult:
     """What a run produced. ``model`` holds the last weights; ``best`` is the path of
-    the best checkpoint by ``config.monitor``."""
+    the best checkpoint by ``config.monitor``; ``learning_rate`` the peak rate trained
+    with (the range test's with ``find_lr``)."""
 
     run_dir: Path
     model: keras.Model
@@ -55,6 +57,7 @@ class TrainResult:
     stopped: str | None
     best: Path
     last: Path
+    learning_rate: float
 
 
 def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
@@ -115,8 +118,6 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         )
     if is_multiworker(strategy):
         synchronize_batch_norm(model)
-    if state["completed"]:
-        model.load_weights(files.phase_weights(state["completed"][-1]))
     run = RunContext(
         config,
         files,
@@ -132,6 +133,10 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         stain,
         tiles,
     )
+    if config.find_lr:
+        config = run.config = replace(config, learning_rate=load_or_find_learning_rate(run, model))
+    if state["completed"]:
+        model.load_weights(files.phase_weights(state["completed"][-1]))
     for i, phase in enumerate(make_plan(config, spec.stages)):
         if i in state["completed"] or state.get("stopped"):
             continue
@@ -152,4 +157,5 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         state.get("stopped"),
         files.best,
         files.last,
+        config.learning_rate,
     )

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -24,6 +25,24 @@ class LRFinderResult:
     learning_rates: list[float]
     losses: list[float]
     suggestion: float
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"learning_rate": suggestion, "learning_rates": [...], "losses": [...]}``.
+
+        Example:
+            >>> LRFinderResult([1e-4, 1e-3], [0.7, 0.5], 1e-3).to_json()["learning_rate"]
+            0.001
+        """
+        return {
+            "learning_rate": self.suggestion,
+            "learning_rates": self.learning_rates,
+            "losses": self.losses,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LRFinderResult:
+        """The result :meth:`to_json` wrote."""
+        return cls(data["learning_rates"], data["losses"], data["learning_rate"])
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Save the loss-vs-rate curve (log x axis) with the suggestion marked, as PNG."""

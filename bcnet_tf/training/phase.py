@@ -82,10 +82,27 @@ class _PhaseCallbacks:
         return None
 
 
-def _loss(config: TrainConfig) -> keras.losses.Loss:
+def training_loss(config: TrainConfig) -> keras.losses.Loss:
+    """The run's loss (cross-entropy or focal, with its label smoothing).
+
+    Example:
+        >>> training_loss(TrainConfig(loss="focal", label_smoothing=0.1)).name
+        'categorical_focal_crossentropy'
+    """
     if config.loss == "focal":
         return keras.losses.CategoricalFocalCrossentropy(label_smoothing=config.label_smoothing)
     return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def with_augmentation(model: keras.Model, config: TrainConfig, size: ImageSize) -> keras.Model:
+    """``model`` behind the run's augmentation policy (random layers, active in training
+    steps only), or ``model`` itself when the policy is ``none``."""
+    augment = augmentation_policy(config.augment, config.seed)
+    if augment is None:
+        return model
+    return keras.Sequential(
+        [keras.Input((*size, 3)), augment, model], name=f"{model.name}_training"
+    )
 
 
 def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
@@ -175,15 +192,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 views, targets, start, phase.end, config.batch_size, config.seed
             )
         else:
-            augment = augmentation_policy(config.augment, config.seed)
-            trainer = (
-                model
-                if augment is None
-                else keras.Sequential(
-                    [keras.Input((*run.size, 3)), augment, model],
-                    name=f"{model.name}_training",
-                )
-            )
+            trainer = with_augmentation(model, config, run.size)
             train_data = epoch_batches(
                 run.split.train,
                 run.names,
@@ -207,7 +216,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
             )
         callbacks = _callbacks(run, model, index)
         trainer.compile(
-            phase.make_optimizer(run.steps), _loss(config), metrics=_metrics(len(run.names))
+            phase.make_optimizer(run.steps), training_loss(config), metrics=_metrics(len(run.names))
         )
     source = "cached features (fast path)" if fast else "images"
     print(
@@ -221,7 +230,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 trainer,
                 train_data,
                 val,
-                loss=_loss(config),
+                loss=training_loss(config),
                 metrics=_metrics(len(run.names)),
                 start=start,
                 epochs=phase.end,
