@@ -8,11 +8,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bcnet_tf.data.layouts import discover
 from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.models import build_model, register_model, unregister_model
 from bcnet_tf.training import engine, run_setup, train
+from bcnet_tf.training.lr_find import lr_find
 from bcnet_tf.training.run_dir import RunDir
 
 TINY = dict(
@@ -123,3 +125,21 @@ def test_each_fold_finds_its_own_rate_on_its_own_training_part(
         assert records == [record.path for record in RunDir(fold).read_split(index).train]
         assert (fold / "lr_find.json").is_file()
     assert tested[0] != tested[1]
+
+
+def test_suggestion_ignores_the_noise_of_the_first_batches() -> None:
+    # One weight w = 0.25 and the loss |w - y|: the gradient is constant, so each Adam
+    # step moves w by exactly its learning rate, and the loss falls fastest just before
+    # the rates summed so far reach the distance 0.75 to y = 1. A first batch with
+    # y = 5 makes the smoothed loss drop steeply at the first steps, at tiny rates.
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+    )
+    model.layers[0].kernel.assign([[0.25]])
+    targets = np.ones((200, 4, 1), "float32")
+    targets[0] = 5.0
+    data = tf.data.Dataset.from_tensor_slices((np.ones((200, 4, 1), "float32"), targets))
+    result = lr_find(model, data, steps=200, loss="mean_absolute_error")
+    rates = np.array(result.learning_rates)
+    known = rates[np.searchsorted(np.cumsum(rates), 0.75)]  # where w reaches 1
+    assert known / 2 <= result.suggestion <= known * 1.5
