@@ -139,7 +139,13 @@ def _models(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from bcnet_tf.training import train
 
-    result = train(_train_config(args))
+    config = _train_config(args)
+    result = train(config)
+    if config.find_lr:
+        print(
+            f"peak learning rate {result.learning_rate:.3g}, found by the range test "
+            f"({result.run_dir / 'lr_find.png'})"
+        )
     last = result.history[-1] if result.history else {}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
     print(f"run {result.run_dir}: {len(result.history)} epochs, {summary}")

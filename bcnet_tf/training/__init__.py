@@ -12,6 +12,7 @@ module                concept
 ``phase``             one phase: freeze, images or cached features, compile, fit
 ``plans``             the schedules as phases (constant, one-cycle, switch, fine-tune)
 ``optimizers``        one-cycle, schedule offsets, discriminative learning rates
+``resizing``          progressive resizing: smaller input first, weights carried over
 ``callbacks``         threshold stop, NaN guard, atomic checkpoints
 ``fast_path``         frozen backbone: cached features, head-only training
 ``lr_find``           learning-rate range test with plot and suggestion

@@ -86,6 +86,11 @@ class TrainConfig:
     epochs: int = setting(50, "training epochs")
     batch_size: int = setting(32, "images per training step")
     learning_rate: float = setting(1e-3, "peak learning rate")
+    find_lr: bool = setting(
+        False,
+        "choose the peak learning rate by a range test on the training part before "
+        "training (replaces --learning-rate; saved as lr_find.json and reused on resume)",
+    )
     schedule: str = setting(
         "constant",
         "learning-rate schedule: constant Adam (studies 003, 002); one_cycle Adam; "
@@ -101,6 +106,16 @@ class TrainConfig:
     )
     clip_norm: float | None = setting(
         None, "clip the gradients' global norm to this value (none: no clipping)"
+    )
+    progressive_resize: float = setting(
+        0.0,
+        "fraction of the epochs trained first at a smaller input (--resize-start), the "
+        "rest at the full size; fully convolutional models only (0: off)",
+    )
+    resize_start: ImageSize | None = setting(
+        None,
+        "input of the first --progressive-resize epochs (none: half the side, rounded to "
+        "a multiple of 8)",
     )
     switch_at: float = setting(0.5, "one_cycle_switch: fraction of the run trained with Adam")
     head_epochs: int = setting(1, "fine_tune: epochs that train the head only")
@@ -185,11 +200,19 @@ class TrainConfig:
         if self.stain not in STAINS:
             raise BcnetError(f"stain must be one of {STAINS}, not {self.stain!r}")
         check_preprocess(self.preprocess)
-        if self.image_size is not None:  # a side, "512x416" or [h, w] (config.json)
-            try:
-                self.image_size = ImageSize.of(self.image_size)
-            except ValueError as error:
-                raise BcnetError(f"image_size: {error}") from None
+        for name in ("image_size", "resize_start"):  # a side, "512x416" or [h, w] (JSON)
+            if getattr(self, name) is not None:
+                try:
+                    setattr(self, name, ImageSize.of(getattr(self, name)))
+                except ValueError as error:
+                    raise BcnetError(f"{name}: {error}") from None
+        if not 0 <= self.progressive_resize < 1:
+            raise BcnetError(
+                f"progressive_resize is a fraction of the epochs in [0, 1), not "
+                f"{self.progressive_resize}"
+            )
+        if self.progressive_resize and self.tiles is not None:
+            raise BcnetError("progressive_resize does not work in tile mode (--tile-size).")
 
     @property
     def slides(self) -> bool:

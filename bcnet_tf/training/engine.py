@@ -1,7 +1,9 @@
 """``train``: one command, one run directory (:mod:`bcnet_tf.training.run_dir`),
 resumable; the phases of its plan, each on images or, with a frozen backbone, on
-cached features (:mod:`bcnet_tf.training.fast_path`); in whole-slide mode with
-attention aggregation, then the attention-MIL head (:mod:`bcnet_tf.training.mil`).
+cached features (:mod:`bcnet_tf.training.fast_path`), each at its input size (the
+model rebuilt when progressive resizing changes it,
+:mod:`bcnet_tf.training.resizing`); in whole-slide mode with attention aggregation,
+then the attention-MIL head (:mod:`bcnet_tf.training.mil`).
 
 Running the same command again on the same directory resumes where it stopped (after
 a crash or SIGKILL, from the last finished epoch) and finishes.
@@ -31,9 +33,11 @@ from bcnet_tf.training.mil import train_attention_mil
 from bcnet_tf.training.phase import RunContext, run_phase
 from bcnet_tf.training.plans import make_plan
 from bcnet_tf.training.precision import set_precision
+from bcnet_tf.training.resizing import input_size, transfer_weights
 from bcnet_tf.training.run_dir import RunDir
 from bcnet_tf.training.run_setup import (
     default_run_dir,
+    load_or_find_learning_rate,
     load_or_fit_stain,
     load_or_make_split,
     load_or_write_config,
@@ -44,7 +48,8 @@ from bcnet_tf.training.strategy import get_strategy
 @dataclass
 class TrainResult:
     """What a run produced. ``model`` holds the last weights; ``best`` is the path of
-    the best checkpoint by ``config.monitor``."""
+    the best checkpoint by ``config.monitor``; ``learning_rate`` the peak rate trained
+    with (the range test's with ``find_lr``)."""
 
     run_dir: Path
     model: keras.Model
@@ -55,6 +60,7 @@ class TrainResult:
     stopped: str | None
     best: Path
     last: Path
+    learning_rate: float
 
 
 def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
@@ -105,18 +111,21 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     stain = load_or_fit_stain(files, config, split)
 
     state = files.read_state()
-    with strategy.scope():
-        model = build_model(
-            config.model,
-            len(names),
-            image_size=size,
-            weights=config.weights,
-            freeze=config.freeze,
-        )
-    if is_multiworker(strategy):
-        synchronize_batch_norm(model)
-    if state["completed"]:
-        model.load_weights(files.phase_weights(state["completed"][-1]))
+
+    def build(image_size: ImageSize, weights: str | None) -> keras.Model:
+        with strategy.scope():
+            built = build_model(
+                config.model,
+                len(names),
+                image_size=image_size,
+                weights=weights,
+                freeze=config.freeze,
+            )
+        if is_multiworker(strategy):
+            synchronize_batch_norm(built)
+        return built
+
+    model = build(size, config.weights)
     run = RunContext(
         config,
         files,
@@ -132,9 +141,15 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         stain,
         tiles,
     )
-    for i, phase in enumerate(make_plan(config, spec.stages)):
+    if config.find_lr:
+        config = run.config = replace(config, learning_rate=load_or_find_learning_rate(run, model))
+    if state["completed"]:
+        model.load_weights(files.phase_weights(state["completed"][-1]))
+    for i, phase in enumerate(make_plan(config, spec.stages, size)):
         if i in state["completed"] or state.get("stopped"):
             continue
+        if input_size(model) != (phase.image_size or size):  # progressive resizing
+            model = transfer_weights(model, build(phase.image_size or size, None))
         state["stopped"] = run_phase(run, i, phase, model)
         state["completed"].append(i)
         files.write_state(state)
@@ -152,4 +167,5 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         state.get("stopped"),
         files.best,
         files.last,
+        config.learning_rate,
     )

@@ -2,7 +2,8 @@
 
 Train for a few steps while the learning rate grows exponentially, record the smoothed
 loss, stop once it explodes, restore the weights, and suggest the rate where the loss
-fell fastest.
+fell fastest, leaving out the first tenth of the steps, where the smoothed loss is still
+mostly the noise of the first batches (fastai leaves out as many).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -24,6 +26,24 @@ class LRFinderResult:
     learning_rates: list[float]
     losses: list[float]
     suggestion: float
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"learning_rate": suggestion, "learning_rates": [...], "losses": [...]}``.
+
+        Example:
+            >>> LRFinderResult([1e-4, 1e-3], [0.7, 0.5], 1e-3).to_json()["learning_rate"]
+            0.001
+        """
+        return {
+            "learning_rate": self.suggestion,
+            "learning_rates": self.learning_rates,
+            "losses": self.losses,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LRFinderResult:
+        """The result :meth:`to_json` wrote."""
+        return cls(data["learning_rates"], data["losses"], data["learning_rate"])
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Save the loss-vs-rate curve (log x axis) with the suggestion marked, as PNG."""
@@ -91,9 +111,11 @@ def lr_find(
         losses.append(debiased)
     for variable, value in zip(model.variables, saved, strict=True):
         variable.assign(value)
+    # The first tenth of the steps' smoothed loss is mostly the first batches' noise.
+    skip = steps // 10 if len(losses) - steps // 10 >= 3 else 0
     if len(losses) < 3:
         suggestion = rates[0] if rates else start
     else:
-        slope = np.gradient(np.array(losses), np.log(np.array(rates)))
-        suggestion = rates[int(np.argmin(slope[1:-1])) + 1]
+        slope = np.gradient(np.array(losses[skip:]), np.log(np.array(rates[skip:])))
+        suggestion = rates[skip + int(np.argmin(slope[1:-1])) + 1]
     return LRFinderResult(rates, losses, float(suggestion))

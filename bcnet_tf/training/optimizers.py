@@ -59,6 +59,24 @@ class OffsetSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return cls(schedule, config["offset"])
 
 
+def continue_schedule(
+    optimizer: keras.optimizers.Optimizer, offset: int
+) -> keras.optimizers.Optimizer:
+    """``optimizer`` with its learning-rate schedule moved on ``offset`` steps (a
+    constant rate stays as it is): a new optimizer that carries on a schedule.
+
+    Example:
+        >>> adam = continue_schedule(keras.optimizers.Adam(one_cycle(1e-3, 100)), 25)
+        >>> round(float(adam.learning_rate), 6)  # step 0 is the cycle's peak
+        0.001
+    """
+    schedule = optimizer.get_config()["learning_rate"]
+    if isinstance(schedule, dict):  # a serialised schedule, not a constant rate
+        schedule = keras.optimizers.schedules.deserialize(schedule)
+        optimizer.learning_rate = OffsetSchedule(schedule, offset)
+    return optimizer
+
+
 def discriminative(
     optimizer_class: type[keras.optimizers.Optimizer],
     multipliers: Mapping[str, float],

@@ -69,7 +69,7 @@ class RunContext:
 class _PhaseCallbacks:
     all: list[keras.callbacks.Callback]
     guard: NaNGuard
-    checkpoints: ModelCheckpoints
+    checkpoints: ModelCheckpoints | None
     stoppers: list[keras.callbacks.Callback]
 
     def stop_reason(self) -> str | None:
@@ -82,10 +82,27 @@ class _PhaseCallbacks:
         return None
 
 
-def _loss(config: TrainConfig) -> keras.losses.Loss:
+def training_loss(config: TrainConfig) -> keras.losses.Loss:
+    """The run's loss (cross-entropy or focal, with its label smoothing).
+
+    Example:
+        >>> training_loss(TrainConfig(loss="focal", label_smoothing=0.1)).name
+        'categorical_focal_crossentropy'
+    """
     if config.loss == "focal":
         return keras.losses.CategoricalFocalCrossentropy(label_smoothing=config.label_smoothing)
     return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def with_augmentation(model: keras.Model, config: TrainConfig, size: ImageSize) -> keras.Model:
+    """``model`` behind the run's augmentation policy (random layers, active in training
+    steps only), or ``model`` itself when the policy is ``none``."""
+    augment = augmentation_policy(config.augment, config.seed)
+    if augment is None:
+        return model
+    return keras.Sequential(
+        [keras.Input((*size, 3)), augment, model], name=f"{model.name}_training"
+    )
 
 
 def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
@@ -96,20 +113,26 @@ def _metrics(num_classes: int) -> list[keras.metrics.Metric]:
     ]
 
 
-def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseCallbacks:
+def _callbacks(
+    run: RunContext, model: keras.Model, phase_index: int, full_size: bool
+) -> _PhaseCallbacks:
+    """The phase's callbacks; checkpoints and stopping rules only at the run's full
+    input size (a smaller model of progressive resizing is not the deployable one)."""
     config = run.config
     stoppers: list[keras.callbacks.Callback] = []
-    if config.stop_at is not None:
+    if config.stop_at is not None and full_size:
         stoppers.append(ThresholdStop(config.stop_metric, config.stop_at))
-    if config.early_stopping:
+    if config.early_stopping and full_size:
         stoppers.append(
             keras.callbacks.EarlyStopping(config.monitor, patience=config.early_stopping)
         )
     guard = NaNGuard()
     extra = {**model_extra(run.stain, run.tiles), **preprocess_extra(config.preprocess)}
     info = ModelInfo(tuple(run.names), config.model, run.size, extra)
-    checkpoints = ModelCheckpoints(
-        model, info, run.files.checkpoints, config.monitor, run.state.get("best")
+    checkpoints = (
+        ModelCheckpoints(model, info, run.files.checkpoints, config.monitor, run.state.get("best"))
+        if full_size
+        else None
     )
     backup = run.files.backup(phase_index)
     callbacks: list[keras.callbacks.Callback] = []
@@ -120,8 +143,8 @@ def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseC
         ]
     callbacks += [guard, EpochTime()]
     if is_chief(run.strategy):  # the run directory has one writer
+        callbacks += [checkpoints] if checkpoints is not None else []
         callbacks += [
-            checkpoints,
             keras.callbacks.CSVLogger(str(run.files.history), append=True),
             keras.callbacks.TensorBoard(str(run.files.tensorboard), write_graph=False),
         ]
@@ -134,6 +157,7 @@ def _callbacks(run: RunContext, model: keras.Model, phase_index: int) -> _PhaseC
 
 
 def _save_weights_atomically(model: keras.Model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # no checkpoint yet before full size
     tmp = path.with_name(f".{path.name}")  # keeps the .weights.h5 suffix Keras requires
     model.save_weights(tmp)
     os.replace(tmp, path)
@@ -142,6 +166,8 @@ def _save_weights_atomically(model: keras.Model, path: Path) -> None:
 def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> str | None:
     """Train one phase; returns why training stopped early, or ``None``."""
     config = run.config
+    size = phase.image_size or run.size
+    full_size = size == run.size
     if phase.freeze is not None:
         freeze_stages(model, run.stages, phase.freeze)
     frozen = backbone_is_frozen(model)
@@ -165,9 +191,9 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 run.split,
                 run.names,
                 run.config,
-                image_size=run.size,
+                image_size=size,
                 stain=run.stain,
-                cache=run.files.features(model.name),
+                cache=run.files.features(model.name if full_size else f"{model.name}-{size}"),
                 preprocess=config.preprocess,
             )
             trainer = head_model(model)
@@ -175,19 +201,11 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 views, targets, start, phase.end, config.batch_size, config.seed
             )
         else:
-            augment = augmentation_policy(config.augment, config.seed)
-            trainer = (
-                model
-                if augment is None
-                else keras.Sequential(
-                    [keras.Input((*run.size, 3)), augment, model],
-                    name=f"{model.name}_training",
-                )
-            )
+            trainer = with_augmentation(model, config, size)
             train_data = epoch_batches(
                 run.split.train,
                 run.names,
-                image_size=run.size,
+                image_size=size,
                 batch_size=config.batch_size,
                 start=start,
                 end=phase.end,
@@ -199,19 +217,20 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
             val = make_dataset(
                 run.split.val,
                 run.names,
-                image_size=run.size,
+                image_size=size,
                 batch_size=config.batch_size,
                 stain=run.stain,
                 tiles=run.tiles,
                 preprocess=config.preprocess,
             )
-        callbacks = _callbacks(run, model, index)
+        callbacks = _callbacks(run, model, index, full_size)
         trainer.compile(
-            phase.make_optimizer(run.steps), _loss(config), metrics=_metrics(len(run.names))
+            phase.make_optimizer(run.steps), training_loss(config), metrics=_metrics(len(run.names))
         )
     source = "cached features (fast path)" if fast else "images"
     print(
-        f"phase {index} '{phase.name}': epochs {start + 1}-{phase.end} on {source}, "
+        f"phase {index} '{phase.name}': epochs {start + 1}-{phase.end} on {source} "
+        f"at {size} px, "
         f"precision {run.policy}"
     )
     with naming_unreadable_images(run.split.train + run.split.val):
@@ -221,7 +240,7 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 trainer,
                 train_data,
                 val,
-                loss=_loss(config),
+                loss=training_loss(config),
                 metrics=_metrics(len(run.names)),
                 start=start,
                 epochs=phase.end,
@@ -241,7 +260,8 @@ def run_phase(run: RunContext, index: int, phase: Phase, model: keras.Model) -> 
                 class_weight=run.class_weight,
                 verbose=fit_verbosity(),
             )
-    run.state["best"] = callbacks.checkpoints.best
+    if callbacks.checkpoints is not None:
+        run.state["best"] = callbacks.checkpoints.best
     if callbacks.guard.diverged_at is not None:
         raise callbacks.guard.error(run.files.path, config.learning_rate, run.policy)
     if is_chief(run.strategy):

@@ -19,31 +19,44 @@ schedule             phases
 
 Every optimizer of every schedule gets the run's ``weight_decay`` (decoupled, as AdamW;
 biases and normalisation parameters excluded) and ``clip_norm`` (global norm).
+
+With ``progressive_resize`` the first epochs of the plan train at a smaller input
+(:mod:`bcnet_tf.training.resizing`): the phase that spans the size change is cut in
+two, and its second half's optimizer carries on the first half's schedule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import keras
 
 from bcnet_tf.errors import BcnetError
+from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.config import TrainConfig
-from bcnet_tf.training.optimizers import OffsetSchedule, discriminative, one_cycle
+from bcnet_tf.training.optimizers import (
+    OffsetSchedule,
+    continue_schedule,
+    discriminative,
+    one_cycle,
+)
+from bcnet_tf.training.resizing import start_size
 
 
 @dataclass(frozen=True)
 class Phase:
     """Epochs ``[start, end)`` trained with ``freeze`` and ``make_optimizer(steps)``,
-    where ``steps`` is the number of optimizer steps per epoch."""
+    where ``steps`` is the number of optimizer steps per epoch, at input ``image_size``
+    (``None``: the run's)."""
 
     name: str
     start: int
     end: int
     freeze: str | int | None
     make_optimizer: Callable[[int], keras.optimizers.Optimizer]
+    image_size: ImageSize | None = None
 
 
 def stage_multipliers(stages: Sequence[Sequence[str]], lowest: float = 0.01) -> dict[str, float]:
@@ -88,8 +101,48 @@ def regularised(
     return build
 
 
-def make_plan(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phase]:
-    """The phases of ``config.schedule`` (see the module table)."""
+def make_plan(
+    config: TrainConfig, stages: Sequence[Sequence[str]], size: ImageSize | None = None
+) -> list[Phase]:
+    """The phases of ``config.schedule`` (see the module table), the first
+    ``config.progressive_resize`` of the epochs at a smaller input than ``size``."""
+    phases = _schedule_phases(config, stages)
+    if not config.progressive_resize:
+        return phases
+    if size is None:
+        raise BcnetError("progressive resizing needs the run's input size.")
+    if config.epochs < 2:
+        raise BcnetError("progressive_resize needs at least 2 epochs, one at each size.")
+    boundary = min(config.epochs - 1, max(1, round(config.epochs * config.progressive_resize)))
+    return _resized(phases, boundary, start_size(config, size))
+
+
+def _resized(phases: list[Phase], boundary: int, small: ImageSize) -> list[Phase]:
+    """``phases`` with the epochs before ``boundary`` at input ``small``; a phase that
+    spans the boundary becomes two, the second continuing the first's schedule."""
+    resized = []
+    for phase in phases:
+        if phase.end <= boundary:
+            resized.append(replace(phase, name=f"{phase.name} at {small}", image_size=small))
+        elif phase.start >= boundary:
+            resized.append(phase)
+        else:
+            continued = _continuing(phase.make_optimizer, boundary - phase.start)
+            resized += [
+                replace(phase, name=f"{phase.name} at {small}", end=boundary, image_size=small),
+                replace(phase, start=boundary, make_optimizer=continued),
+            ]
+    return resized
+
+
+def _continuing(
+    make_optimizer: Callable[[int], keras.optimizers.Optimizer], epochs: int
+) -> Callable[[int], keras.optimizers.Optimizer]:
+    """``make_optimizer`` whose schedule starts ``epochs`` epochs in."""
+    return lambda steps: continue_schedule(make_optimizer(steps), epochs * steps)
+
+
+def _schedule_phases(config: TrainConfig, stages: Sequence[Sequence[str]]) -> list[Phase]:
     epochs, lr = config.epochs, config.learning_rate
     adam = regularised(config, keras.optimizers.Adam)
 

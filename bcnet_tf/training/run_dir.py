@@ -5,6 +5,7 @@ A run directory holds::
     config.json          the resolved TrainConfig (a different config refuses to resume)
     split.json           the leak-free split, made once and reused on resume
     stain.json           the fitted stain normaliser, when the run uses one
+    lr_find.json/.png    the learning-rate range test and its suggestion (``find_lr``)
     state.json           completed phases, best value, why training stopped
     history.csv          one row per epoch, every phase
     tensorboard/         TensorBoard logs
@@ -39,6 +40,7 @@ from bcnet_tf.models.saving import read_info
 from bcnet_tf.pathology.settings import from_model_extra
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.lr_find import LRFinderResult
 
 BEST_MODEL = "best.keras"
 LAST_MODEL = "last.keras"
@@ -65,6 +67,14 @@ class RunDir:
     @property
     def stain(self) -> Path:
         return self.path / "stain.json"
+
+    @property
+    def lr_find(self) -> Path:
+        return self.path / "lr_find.json"
+
+    @property
+    def lr_find_plot(self) -> Path:
+        return self.path / "lr_find.png"
 
     @property
     def state(self) -> Path:
@@ -134,6 +144,18 @@ class RunDir:
     def write_stain(self, stain: StainNormalizer) -> None:
         if self.writer:
             atomic_write_json(self.stain, stain.to_json())
+
+    def read_lr_find(self) -> LRFinderResult | None:
+        """The saved range test, or ``None`` before one is saved."""
+        if not self.lr_find.exists():
+            return None
+        return LRFinderResult.from_json(json.loads(self.lr_find.read_text(encoding="utf-8")))
+
+    def write_lr_find(self, result: LRFinderResult) -> None:
+        """Save the range test (``lr_find.json``) and its curve (``lr_find.png``)."""
+        if self.writer:
+            result.plot(self.lr_find_plot)
+            atomic_write_json(self.lr_find, result.to_json())
 
     def read_history(self) -> list[dict[str, float]]:
         """``history.csv`` as one dict per epoch (empty before the first epoch ends)."""

@@ -1,6 +1,7 @@
 """What a run starts from, made once and read back when it resumes: its settings
-(``config.json``), its split (``split.json``) and its stain normaliser (``stain.json``),
-all in the run directory (:mod:`bcnet_tf.training.run_dir`).
+(``config.json``), its split (``split.json``), its stain normaliser (``stain.json``)
+and, with ``find_lr``, its learning rate (``lr_find.json``), all in the run directory
+(:mod:`bcnet_tf.training.run_dir`).
 
 Example:
     >>> default_run_dir(TrainConfig(model="resnet9", data="data/busi_256"))
@@ -9,24 +10,32 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from bcnet_tf.data.decode import decode_rgb
 from bcnet_tf.data.files import IMAGE_EXTENSIONS, skip_reason
+from bcnet_tf.data.pipeline import epoch_batches
 from bcnet_tf.data.records import DatasetIndex
 from bcnet_tf.data.slides import sample_tiles
 from bcnet_tf.data.splits import Split, split_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import StainNormalizer
 from bcnet_tf.training.config import TrainConfig
+from bcnet_tf.training.distributed import is_multiworker
+from bcnet_tf.training.lr_find import lr_find
+from bcnet_tf.training.phase import RunContext, training_loss, with_augmentation
 from bcnet_tf.training.run_dir import RunDir
 
 DEFAULT_RUNS = Path("saved_models")
 #: Tissue tiles per training slide a stain normaliser is fitted on (whole-slide mode).
 SLIDE_REFERENCE_TILES = 4
+#: Steps of the learning-rate range test of ``find_lr`` (fastai's default).
+RANGE_TEST_STEPS = 100
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -106,3 +115,47 @@ def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> Stain
         ) from None
     files.write_stain(stain)
     return stain
+
+
+def load_or_find_learning_rate(run: RunContext, model: keras.Model) -> float:
+    """The run's peak learning rate with ``find_lr``: ``lr_find.json`` when resuming,
+    else the suggestion of a range test (:func:`~bcnet_tf.training.lr_find.lr_find`)
+    on the training part alone, with the run's augmentation and loss, saved with its
+    curve (``lr_find.png``).
+
+    The test trains a copy of ``model``, so ``model`` starts training with the weights
+    it was built with.
+    """
+    saved = run.files.read_lr_find()
+    if saved is not None:
+        return saved.suggestion
+    if is_multiworker(run.strategy):
+        raise BcnetError(
+            "find_lr does not work with strategy='multiworker'. Fix: find the rate in a "
+            "one-machine run (`bcnet-tf train --find-lr --epochs 1`), then pass it as "
+            "--learning-rate."
+        )
+    config = run.config
+    probe = keras.models.clone_model(model)
+    probe.set_weights(model.get_weights())
+    batches = epoch_batches(
+        run.split.train,
+        run.names,
+        image_size=run.size,
+        batch_size=config.batch_size,
+        start=0,
+        end=math.ceil(RANGE_TEST_STEPS / run.steps),
+        seed=config.seed,
+        stain=run.stain,
+        tiles=run.tiles,
+        preprocess=config.preprocess,
+    )
+    print(f"learning-rate range test: {RANGE_TEST_STEPS} steps on the training part")
+    result = lr_find(
+        with_augmentation(probe, config, run.size),
+        batches,
+        steps=RANGE_TEST_STEPS,
+        loss=training_loss(config),
+    )
+    run.files.write_lr_find(result)
+    return result.suggestion
