@@ -121,7 +121,9 @@ def equalize_channels(
     ends = set(protect) | {tensor._keras_history.operation.name for tensor in copy.outputs}
     plans = []
     for layer in copy.layers:
-        if not _weighted(layer) or keras.activations.serialize(layer.activation) not in _HOMOGENEOUS:
+        if not _weighted(layer):
+            continue
+        if keras.activations.serialize(layer.activation) not in _HOMOGENEOUS:
             continue
         readers = _readers(layer, consumers, ends)
         if readers:
