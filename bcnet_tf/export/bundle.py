@@ -475,14 +475,15 @@ def _write_artifacts(
         for mode in quantize:
             label = "float32" if mode == "none" else mode
             file = f"model_{label}.tflite"
+            blob, rescaled = None, []
             if mode == "int8" and equalize:
                 blob, rescaled = _equalized_int8(model, calibration, int8_io)
-            else:
+            if blob is None:
                 blob = tflite_model(saved_model, mode, calibration, int8_io and mode == "int8")
             (folder / file).write_bytes(blob)
             record(file, "tflite", label, TFLiteModel(folder / file).run)
             if mode == "int8":
-                artifacts[file]["equalized_layers"] = rescaled if equalize else []
+                artifacts[file]["equalized_layers"] = rescaled
     if "savedmodel" not in formats:
         shutil.rmtree(saved_model)
     return artifacts, outputs
@@ -490,10 +491,13 @@ def _write_artifacts(
 
 def _equalized_int8(
     model: keras.Model, calibration: np.ndarray, int8_io: bool
-) -> tuple[bytes, list[str]]:
+) -> tuple[bytes | None, list[str]]:
     """The int8 flatbuffer of ``model`` with its ReLU channels equalised on the
-    calibration images (the pooled features keep their values), and the layers rescaled."""
+    calibration images (the pooled features keep their values), and the layers rescaled;
+    ``None`` when no channel can be rescaled."""
     equalized, rescaled = equalize_channels(model, calibration, protect=(FEATURE_LAYER,))
+    if not rescaled:
+        return None, []
     with tempfile.TemporaryDirectory() as scratch:
         saved_model = write_saved_model(equalized, Path(scratch) / "saved_model")
         return tflite_model(saved_model, "int8", calibration, int8_io), rescaled

@@ -35,19 +35,20 @@ def _weighted(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Dense)
 
 
-def _consumers(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
-    """Each layer's name -> the layers that take its output."""
-    consumers: dict[str, list[keras.layers.Layer]] = {layer.name: [] for layer in model.layers}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
+def _consumers(model: keras.Model) -> dict[str, list[keras.Operation]]:
+    """Each operation's name -> the operations (layers, or ops such as ``x + y``) that
+    take its output."""
+    consumers: dict[str, list[keras.Operation]] = {op.name: [] for op in model.operations}
+    for operation in model.operations:
+        for node in operation._inbound_nodes:
             for tensor in node.input_tensors:
-                consumers[tensor._keras_history.operation.name].append(layer)
+                consumers[tensor._keras_history.operation.name].append(operation)
     return consumers
 
 
 def _readers(
-    layer: keras.layers.Layer,
-    consumers: dict[str, list[keras.layers.Layer]],
+    layer: keras.Operation,
+    consumers: dict[str, list[keras.Operation]],
     ends: set[str],
 ) -> Readers | None:
     """The weighted layers that read ``layer``'s channels, each with the offset of those
@@ -90,10 +91,11 @@ def equalize_channels(
     model: keras.Model,
     images: np.ndarray,
     protect: Iterable[str] = (),
-    strength: float = 0.5,
+    strength: float = 0.75,
 ) -> tuple[keras.Model, list[str]]:
     """A copy of ``model`` computing the same function with ReLU channels rescaled for
-    int8 quantisation, and the names of the layers whose outputs were rescaled.
+    int8 quantisation, and the names of the layers whose outputs were rescaled
+    (``model`` itself and ``[]`` when no channel can be rescaled).
 
     Args:
         model: a functional Keras model (float32).
@@ -115,12 +117,10 @@ def equalize_channels(
         >>> bool(np.allclose(equalized(images), model(images), atol=1e-5))
         True
     """
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    consumers = _consumers(copy)
-    ends = set(protect) | {tensor._keras_history.operation.name for tensor in copy.outputs}
+    consumers = _consumers(model)
+    ends = set(protect) | {tensor._keras_history.operation.name for tensor in model.outputs}
     plans = []
-    for layer in copy.layers:
+    for layer in model.layers:
         if not _weighted(layer):
             continue
         if keras.activations.serialize(layer.activation) not in _HOMOGENEOUS:
@@ -129,9 +129,13 @@ def equalize_channels(
         if readers:
             plans.append((layer, readers))
     if not plans:
-        return copy, []
-    maxima = _channel_maxima(copy, [layer for layer, _ in plans], images)
-    for (layer, readers), activation in zip(plans, maxima, strict=True):
+        return model, []
+    maxima = _channel_maxima(model, [layer for layer, _ in plans], images)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for (original, originals), activation in zip(plans, maxima, strict=True):
+        layer = copy.get_layer(original.name)
+        readers = [(copy.get_layer(reader.name), start) for reader, start in originals]
         channels = len(activation)
         weight = np.zeros(channels)
         for reader, start in readers:

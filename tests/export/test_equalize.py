@@ -56,8 +56,7 @@ def test_a_model_without_homogeneous_channels_comes_back_unchanged() -> None:
     model = keras.Model(inputs, layers.BatchNormalization()(x))
     equalized, rescaled = equalize_channels(model, _images(4))
     assert rescaled == []
-    for after, before in zip(equalized.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(after, before)
+    assert equalized is model
 
 
 def test_int8_of_a_channel_with_a_huge_range_is_much_closer_to_keras(tmp_path: Path) -> None:
