@@ -77,13 +77,13 @@ def _channel_maxima(
     model: keras.Model, layers: list[keras.layers.Layer], images: np.ndarray, batch: int = 16
 ) -> list[np.ndarray]:
     """Each layer's largest activation per channel over ``images``."""
-    probe = keras.Model(model.input, [layer.output for layer in layers])
+    probe = keras.Model(model.input, {layer.name: layer.output for layer in layers})
     maxima = [np.zeros(int(layer.output.shape[-1])) for layer in layers]
     for start in range(0, len(images), batch):
         outputs = probe.predict_on_batch(images[start : start + batch].astype("float32"))
-        for maximum, output in zip(maxima, outputs, strict=True):
-            axes = tuple(range(output.ndim - 1))
-            np.maximum(maximum, np.abs(np.asarray(output)).max(axis=axes), out=maximum)
+        for maximum, layer in zip(maxima, layers, strict=True):
+            output = np.abs(np.asarray(outputs[layer.name]))
+            np.maximum(maximum, output.max(axis=tuple(range(output.ndim - 1))), out=maximum)
     return maxima
 
 
