@@ -242,6 +242,7 @@ def _export(args: argparse.Namespace) -> int:
         quantize=tuple(args.quantize.split(",")),
         int8_io=args.int8_io,
         calibration=args.calibration,
+        equalize=not args.no_equalize,
         guard=not args.no_guard,
         guard_acceptance=args.guard_acceptance,
         trust=args.trust,
@@ -481,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exporting.add_argument("--int8-io", action="store_true", help="uint8 input/output for int8")
     exporting.add_argument("--calibration", type=int, default=200, help="int8 calibration images")
+    exporting.add_argument(
+        "--no-equalize",
+        action="store_true",
+        help="convert int8 from the model as is, without equalising its ReLU channels first",
+    )
     exporting.add_argument(
         "--no-guard", action="store_true", help="write no input guard (out-of-distribution check)"
     )

@@ -4,6 +4,7 @@
 module       concept
 ===========  ======================================================================
 ``convert``  lean SavedModel, TFLite float32 / float16 / dynamic / int8
+``equalize`` ReLU channels rescaled to even activation ranges before int8 conversion
 ``guard``    fitting the input guard: class means, shrunk covariance, threshold
 ``card``     the model card
 ``bundle``   ``export``: artifacts verified against Keras, atomic bundle, checksums

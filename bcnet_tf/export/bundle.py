@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from bcnet_tf.export.convert import (
     tflite_model,
     write_saved_model,
 )
+from bcnet_tf.export.equalize import equalize_channels
 from bcnet_tf.export.guard import acceptance_threshold, fit_feature_guard
 from bcnet_tf.io import atomic_directory, refuse_inside_dataset
 from bcnet_tf.models.factory import FEATURE_LAYER, with_features
@@ -225,6 +227,7 @@ def export(
     holdout: int = 200,
     agreement_threshold: float = 0.98,
     calibration_images: np.ndarray | None = None,
+    equalize: bool = True,
     guard: bool = True,
     guard_acceptance: float = 0.975,
     guard_images: int = 1000,
@@ -247,6 +250,9 @@ def export(
         agreement_threshold: least top-1 agreement with Keras for quantised files; an
             int8 file under it is kept but flagged, and float16 is recommended instead.
         calibration_images: use these pixels for int8 calibration instead.
+        equalize: convert int8 from a copy of the model with its ReLU channels
+            rescaled to even activation ranges (:mod:`bcnet_tf.export.equalize`; the
+            same function, less quantisation error).
         guard: fit the input guard (needs a model with a ``head_pool`` layer, as every
             model of the zoo has).
         guard_acceptance: share of held-out in-distribution images the guard's
@@ -326,6 +332,7 @@ def export(
             labels,
             reference,
             agreement_threshold,
+            equalize,
         )
         spec = _spec(info, artifacts, resolved, agreement_threshold)
         spec["float32_vs_trained_precision"] = precision_change
@@ -428,6 +435,7 @@ def _write_artifacts(
     labels: np.ndarray,
     reference: Outputs,
     threshold: float,
+    equalize: bool,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Outputs]]:
     """Write each artifact, run it on ``pixels`` (the held-out images first) and verify
     it; raise ExportError if a float one disagrees. Each artifact's entry, and outputs."""
@@ -467,12 +475,32 @@ def _write_artifacts(
         for mode in quantize:
             label = "float32" if mode == "none" else mode
             file = f"model_{label}.tflite"
-            blob = tflite_model(saved_model, mode, calibration, int8_io and mode == "int8")
+            blob, rescaled = None, []
+            if mode == "int8" and equalize:
+                blob, rescaled = _equalized_int8(model, calibration, int8_io)
+            if blob is None:
+                blob = tflite_model(saved_model, mode, calibration, int8_io and mode == "int8")
             (folder / file).write_bytes(blob)
             record(file, "tflite", label, TFLiteModel(folder / file).run)
+            if mode == "int8":
+                artifacts[file]["equalized_layers"] = rescaled
     if "savedmodel" not in formats:
         shutil.rmtree(saved_model)
     return artifacts, outputs
+
+
+def _equalized_int8(
+    model: keras.Model, calibration: np.ndarray, int8_io: bool
+) -> tuple[bytes | None, list[str]]:
+    """The int8 flatbuffer of ``model`` with its ReLU channels equalised on the
+    calibration images (the pooled features keep their values), and the layers rescaled;
+    ``None`` when no channel can be rescaled."""
+    equalized, rescaled = equalize_channels(model, calibration, protect=(FEATURE_LAYER,))
+    if not rescaled:
+        return None, []
+    with tempfile.TemporaryDirectory() as scratch:
+        saved_model = write_saved_model(equalized, Path(scratch) / "saved_model")
+        return tflite_model(saved_model, "int8", calibration, int8_io), rescaled
 
 
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:

@@ -100,6 +100,21 @@ def _guard_section(guard: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _int8_section(int8: dict[str, Any] | None) -> list[str]:
+    """How the int8 file was made: every op is int8; which layers' channels were
+    equalised before conversion."""
+    if int8 is None:
+        return []
+    rescaled = int8.get("equalized_layers", [])
+    how = (
+        f"after equalising the output channels of {len(rescaled)} layers "
+        f"({', '.join(f'`{name}`' for name in rescaled)}; the same function)"
+        if rescaled
+        else "from the model as is (no channels equalised)"
+    )
+    return ["", f"`model_int8.tflite` computes every layer in int8 (none kept in float), {how}."]
+
+
 def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
     """Markdown model card for a bundle's ``spec.json`` and evaluation ``metrics``."""
     artifacts = [
@@ -147,6 +162,7 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:
         "| file | size | criterion | max abs diff | top-1 agreement | result |",
         "|---|---|---|---|---|---|",
         *artifacts,
+        *_int8_section(spec["artifacts"].get("model_int8.tflite")),
         "",
         "## Input guard (out-of-distribution check)",
         "",
