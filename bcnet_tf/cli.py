@@ -243,6 +243,7 @@ def _export(args: argparse.Namespace) -> int:
         int8_io=args.int8_io,
         calibration=args.calibration,
         equalize=not args.no_equalize,
+        bias_correction=not args.no_bias_correction,
         guard=not args.no_guard,
         guard_acceptance=args.guard_acceptance,
         trust=args.trust,
@@ -486,6 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-equalize",
         action="store_true",
         help="convert int8 from the model as is, without equalising its ReLU channels first",
+    )
+    exporting.add_argument(
+        "--no-bias-correction",
+        action="store_true",
+        help="convert int8 without first moving each channel's mean int8 error into its bias",
     )
     exporting.add_argument(
         "--no-guard", action="store_true", help="write no input guard (out-of-distribution check)"

@@ -57,6 +57,7 @@ from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import FEATURES, PROBABILITIES, TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation.plots import guard_scores, save_figure
+from bcnet_tf.export.bias import correct_biases
 from bcnet_tf.export.card import model_card
 from bcnet_tf.export.convert import (
     QUANTIZATIONS,
@@ -228,6 +229,7 @@ def export(
     agreement_threshold: float = 0.98,
     calibration_images: np.ndarray | None = None,
     equalize: bool = True,
+    bias_correction: bool = True,
     guard: bool = True,
     guard_acceptance: float = 0.975,
     guard_images: int = 1000,
@@ -253,6 +255,9 @@ def export(
         equalize: convert int8 from a copy of the model with its ReLU channels
             rescaled to even activation ranges (:mod:`bcnet_tf.export.equalize`; the
             same function, less quantisation error).
+        bias_correction: convert int8 from a copy of the model whose biases absorb
+            each channel's mean int8 error on the calibration images
+            (:mod:`bcnet_tf.export.bias`).
         guard: fit the input guard (needs a model with a ``head_pool`` layer, as every
             model of the zoo has).
         guard_acceptance: share of held-out in-distribution images the guard's
@@ -333,6 +338,7 @@ def export(
             reference,
             agreement_threshold,
             equalize,
+            bias_correction,
         )
         spec = _spec(info, artifacts, resolved, agreement_threshold)
         spec["float32_vs_trained_precision"] = precision_change
@@ -436,6 +442,7 @@ def _write_artifacts(
     reference: Outputs,
     threshold: float,
     equalize: bool,
+    bias_correction: bool,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Outputs]]:
     """Write each artifact, run it on ``pixels`` (the held-out images first) and verify
     it; raise ExportError if a float one disagrees. Each artifact's entry, and outputs."""
@@ -475,32 +482,41 @@ def _write_artifacts(
         for mode in quantize:
             label = "float32" if mode == "none" else mode
             file = f"model_{label}.tflite"
-            blob, rescaled = None, []
-            if mode == "int8" and equalize:
-                blob, rescaled = _equalized_int8(model, calibration, int8_io)
+            blob, steps = None, {}
+            if mode == "int8":
+                blob, steps = _prepared_int8(model, calibration, int8_io, equalize, bias_correction)
             if blob is None:
                 blob = tflite_model(saved_model, mode, calibration, int8_io and mode == "int8")
             (folder / file).write_bytes(blob)
             record(file, "tflite", label, TFLiteModel(folder / file).run)
-            if mode == "int8":
-                artifacts[file]["equalized_layers"] = rescaled
+            artifacts[file].update(steps)
     if "savedmodel" not in formats:
         shutil.rmtree(saved_model)
     return artifacts, outputs
 
 
-def _equalized_int8(
-    model: keras.Model, calibration: np.ndarray, int8_io: bool
-) -> tuple[bytes | None, list[str]]:
-    """The int8 flatbuffer of ``model`` with its ReLU channels equalised on the
-    calibration images (the pooled features keep their values), and the layers rescaled;
-    ``None`` when no channel can be rescaled."""
-    equalized, rescaled = equalize_channels(model, calibration, protect=(FEATURE_LAYER,))
-    if not rescaled:
-        return None, []
+def _prepared_int8(
+    model: keras.Model,
+    calibration: np.ndarray,
+    int8_io: bool,
+    equalize: bool,
+    bias_correction: bool,
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """The int8 flatbuffer of a copy of ``model`` prepared on the calibration images:
+    ReLU channels equalised (the pooled features keep their values), then biases
+    corrected; and the layers each step changed. ``None`` when no step changed any."""
+    steps = {"equalized_layers": [], "bias_corrected_layers": []}
+    if equalize:
+        model, steps["equalized_layers"] = equalize_channels(
+            model, calibration, protect=(FEATURE_LAYER,)
+        )
+    if bias_correction:
+        model, steps["bias_corrected_layers"] = correct_biases(model, calibration)
+    if not any(steps.values()):
+        return None, steps
     with tempfile.TemporaryDirectory() as scratch:
-        saved_model = write_saved_model(equalized, Path(scratch) / "saved_model")
-        return tflite_model(saved_model, "int8", calibration, int8_io), rescaled
+        saved_model = write_saved_model(model, Path(scratch) / "saved_model")
+        return tflite_model(saved_model, "int8", calibration, int8_io), steps
 
 
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:

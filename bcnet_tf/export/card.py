@@ -102,17 +102,28 @@ def _guard_section(guard: dict[str, Any] | None) -> list[str]:
 
 def _int8_section(int8: dict[str, Any] | None) -> list[str]:
     """How the int8 file was made: every op is int8; which layers' channels were
-    equalised before conversion."""
+    equalised and which layers' biases corrected before conversion."""
     if int8 is None:
         return []
     rescaled = int8.get("equalized_layers", [])
-    how = (
-        f"after equalising the output channels of {len(rescaled)} layers "
-        f"({', '.join(f'`{name}`' for name in rescaled)}; the same function)"
-        if rescaled
-        else "from the model as is (no channels equalised)"
-    )
+    corrected = int8.get("bias_corrected_layers", [])
+    steps = []
+    if rescaled:
+        steps.append(
+            f"after equalising the output channels of {len(rescaled)} layers "
+            f"({_names(rescaled)}; the same function)"
+        )
+    if corrected:
+        steps.append(
+            f"{'then ' if rescaled else 'after '}moving each channel's mean int8 error on the "
+            f"calibration images into the biases of {len(corrected)} layers ({_names(corrected)})"
+        )
+    how = ", ".join(steps) if steps else "from the model as is (no channels equalised)"
     return ["", f"`model_int8.tflite` computes every layer in int8 (none kept in float), {how}."]
+
+
+def _names(layers: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in layers)
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any] | None) -> str:

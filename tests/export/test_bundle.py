@@ -65,6 +65,10 @@ def test_model_card_states_use_data_and_verification(bundle: Path) -> None:
     assert "Not a medical device" in card
     assert "## Limitations" in card and "model_int8.tflite" in card
     assert "Not evaluated before export" in card  # a bare model file has no evaluation
+    spec = json.loads((bundle / "spec.json").read_text())
+    corrected = spec["artifacts"]["model_int8.tflite"]["bias_corrected_layers"]
+    assert corrected and f"biases of {len(corrected)} layers" in card
+    assert all(f"`{name}`" in card for name in corrected)
 
 
 def test_broken_int8_calibration_is_caught(lesion_model: tuple[Path, Path], tmp_path: Path) -> None:
