@@ -11,11 +11,13 @@ outputs keep the float means.
 
 The int8 path is simulated in Keras as the TFLite converter quantises: weights per
 output channel, symmetric (``[-127, 127]``); every layer output per tensor, asymmetric
-(``[0, 255]`` levels over its calibration min/max). Layers are corrected together, pass
-after pass, each pass measuring with the corrections of the previous ones, so a layer's
-correction sees the inputs its upstream corrections produce. Only convolutions and dense
-layers with a bias are corrected; the copy's float function differs from the model's by
-design and is meant for the int8 conversion only.
+(``[0, 255]`` levels over its calibration min/max). Layers are corrected in order of
+depth (the most corrected layers on a path from the input), each measured after the
+layers before it were corrected, so its correction sees the inputs theirs produce;
+correcting every layer from one measurement would count each upstream error again in
+every layer below it. Only convolutions and dense layers with a bias are corrected; the
+copy's float function differs from the model's by design and is meant for the int8
+conversion only.
 """
 
 from __future__ import annotations
@@ -71,12 +73,13 @@ def _traced(
     fake-quantised over ``ranges`` when given; and the copy's corrected layers by name."""
     pre_activations: dict[str, keras.KerasTensor] = {}
     layers: dict[str, keras.layers.Layer] = {}
+    activations: dict[str, Callable[[keras.KerasTensor], keras.KerasTensor]] = {}
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         if not _corrected(layer):
             return layer.__class__.from_config(layer.get_config())
         copy = layer.__class__.from_config({**layer.get_config(), "activation": "linear"})
-        layers[layer.name] = copy
+        layers[layer.name], activations[layer.name] = copy, layer.activation
         return copy
 
     def call(layer: keras.layers.Layer, *args: object, **kwargs: object) -> keras.KerasTensor:
@@ -87,16 +90,11 @@ def _traced(
                 if output.ndim > 2
                 else output
             )
-            output = keras.activations.get(original[layer.name])(output)
+            output = activations[layer.name](output)
         if ranges is not None and layer.name in ranges:
             output = _fake_quant(output, *ranges[layer.name])
         return output
 
-    original = {
-        layer.name: keras.activations.serialize(layer.activation)
-        for layer in model.layers
-        if _corrected(layer)
-    }
     copy = keras.models.clone_model(model, clone_function=clone, call_function=call)
     copy.set_weights(model.get_weights())
     if ranges is not None:
@@ -115,24 +113,23 @@ def _ranges(model: keras.Model, images: np.ndarray, batch: int) -> Ranges:
         output = layer.output
         axes = tuple(range(1, output.ndim))
         outputs[layer.name] = (keras.ops.min(output, axis=axes), keras.ops.max(output, axis=axes))
-    extremes = _mean_over(keras.Model(model.input, outputs), images, batch, reduce=_extremes)
-    return {name: (float(low), float(high)) for name, (low, high) in extremes.items()}
+    return _over_images(keras.Model(model.input, outputs), images, batch, reduce=_extremes)
 
 
-def _extremes(parts: list) -> tuple[float, float]:
-    return min(float(np.min(low)) for low, _ in parts), max(
-        float(np.max(high)) for _, high in parts
-    )
+def _extremes(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """The least of the minima and the largest of the maxima of ``(min, max)`` parts."""
+    lows, highs = zip(*parts, strict=True)
+    return float(np.min(np.concatenate(lows))), float(np.max(np.concatenate(highs)))
 
 
-def _mean_over(
+def _over_images(
     probe: keras.Model,
     images: np.ndarray,
     batch: int,
     reduce: Callable[[list], object] | None = None,
 ) -> dict[str, object]:
-    """``probe``'s outputs on ``images`` in batches, reduced per output (default: the
-    mean over images)."""
+    """``probe``'s outputs on ``images`` in batches, each output's parts reduced by
+    ``reduce`` (default: the mean over images)."""
     parts: dict[str, list] = {}
     for start in range(0, len(images), batch):
         outputs = probe.predict_on_batch(images[start : start + batch].astype("float32"))
@@ -185,11 +182,11 @@ def correct_biases(
         return model, []
     images = np.asarray(images, np.float32)
     reference, _ = _traced(model, None)
-    target = _mean_over(reference, images, batch)
+    target = _over_images(reference, images, batch)
     simulated, layers = _traced(model, _ranges(model, images, batch))
     depth = _depths(model)
     for level in range(1, max(depth.values()) + 1):
-        means = _mean_over(simulated, images, batch)
+        means = _over_images(simulated, images, batch)
         for name, layer in layers.items():
             if depth[name] == level:
                 bias = keras.ops.convert_to_numpy(layer.bias)

@@ -89,6 +89,26 @@ def test_broken_int8_calibration_is_caught(lesion_model: tuple[Path, Path], tmp_
     assert result.recommended == "model_float16.tflite"
 
 
+def test_bias_correction_changes_the_int8_file_only(
+    lesion_model: tuple[Path, Path], bundle: Path, tmp_path: Path
+) -> None:
+    model, data = lesion_model
+    plain = export(
+        model,
+        data=str(data),
+        out=tmp_path / "plain",
+        formats=("tflite",),
+        quantize=("none", "int8"),
+        bias_correction=False,
+        guard=False,
+    ).bundle
+    spec = json.loads((plain / "spec.json").read_text())
+    assert spec["artifacts"]["model_int8.tflite"]["bias_corrected_layers"] == []
+    float32 = (plain / "model_float32.tflite").read_bytes()
+    assert float32 == (bundle / "model_float32.tflite").read_bytes()
+    assert (plain / "model_int8.tflite").read_bytes() != (bundle / "model_int8.tflite").read_bytes()
+
+
 def _export_command(model: Path, data: Path, out: Path) -> list[str]:
     code = (
         "import sys; from bcnet_tf.export import export; "
