@@ -132,7 +132,9 @@ def _calibration_images(data: str, size: tuple[int, int], count: int) -> list[np
     ]
 
 
-def _session(path: Path, threads: int) -> Any:
+def _ort_model(path: Path, threads: int) -> Any:
+    """ONNX Runtime on the CPU for ``path``: ``threads`` intra-op threads, sequential,
+    every graph optimisation."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -211,18 +213,18 @@ def _time(
     peer_channels_last.to(memory_format=torch.channels_last)
     with tempfile.TemporaryDirectory() as folder:
         onnx = _onnx_files(peer, tensor, _calibration_images(data, size, calibration), Path(folder))
-        sessions = {name: _session(path, threads) for name, path in onnx.items()}
+        runners = {name: _ort_model(path, threads) for name, path in onnx.items()}
     with torch.inference_mode():
         reference = peer(tensor).numpy()
         feed = {"pixels": tensor.numpy()}
-        onnx_float = sessions["ONNX Runtime float32"].run(None, feed)[0]
+        onnx_float = runners["ONNX Runtime float32"].run(None, feed)[0]
         np.testing.assert_allclose(onnx_float, reference, atol=1e-4)
         calls = {
             "PyTorch eager": lambda _: peer(tensor),
             "PyTorch eager channels-last": lambda _: peer_channels_last(channels_last),
         }
-        for name, session in sessions.items():
-            calls[name] = lambda _, run=session.run: run(None, feed)
+        for name, runner in runners.items():
+            calls[name] = lambda _, run=runner.run: run(None, feed)
         kinds = {name: "peer" for name in calls}
         for short, file in tflite_files(spec).items():
             name = f"bcnet_tf {file}"
