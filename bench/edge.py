@@ -25,23 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench._edge_bundles import MODELS, SHARED, read_spec, tflite_files, train_and_export
 from bench._worker import latencies_ms, run_worker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: Timing rounds; each artifact runs ``--repeats`` times per round, in turn with the others.
 ROUNDS = 5
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MODELS = {
-    "resnet18": {"weights": None, "image_size": 128},
-    "mobilenet_v3_small": {"weights": None, "image_size": 128},
-    "mobilenet_v3_large": {"weights": None, "image_size": 128},
-    "squeezenet": {
-        "weights": str(SHARED / "weights" / "squeezenet_v1.1_imagenet_notop.h5"),
-        "image_size": None,
-    },
-}
 
 
 def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
@@ -50,22 +40,15 @@ def _worker(model: str, data: str, epochs: int, repeats: int) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from bcnet_tf.edge.runtime import TFLiteModel
-    from bcnet_tf.export import export
     from bcnet_tf.models.saving import load_model
-    from bcnet_tf.training import train
 
     with tempfile.TemporaryDirectory() as folder:
-        run = train(model=model, data=data, epochs=epochs, run_dir=f"{folder}/run", **MODELS[model])
-        bundle = export(run.run_dir, out=f"{folder}/bundle").bundle
-        spec = json.loads((bundle / "spec.json").read_text())
+        bundle = train_and_export(model, data, epochs, Path(folder) / "bundle")
+        spec = read_spec(bundle)
         keras_model, info = load_model(bundle / "model.keras")
         pixels = np.random.default_rng(0).uniform(0, 255, (1, *info.image_size, 3))
         pixels = pixels.astype(np.float32)
-        tflite = {
-            name.removeprefix("model_").removesuffix(".tflite"): name
-            for name in spec["artifacts"]
-            if name.endswith(".tflite")
-        }
+        tflite = tflite_files(spec)
         files = {"keras": "model.keras", **tflite}
         predictors = {"keras": keras_model.predict_on_batch} | {
             short: TFLiteModel(bundle / name, threads=2).predict for short, name in tflite.items()
