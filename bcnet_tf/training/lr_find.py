@@ -1,27 +1,51 @@
 """Learning-rate range test (Smith 2015; fastai's ``lr_find``).
 
 Train for a few steps while the learning rate grows exponentially, record the smoothed
-loss, stop once it explodes, restore the weights, and suggest the rate where the loss
-fell fastest, leaving out the first tenth of the steps, where the smoothed loss is still
-mostly the noise of the first batches (fastai leaves out as many).
+loss, stop once it explodes, restore the weights, and suggest a rate with fastai's
+"valley" rule (:func:`valley`): inside the longest stretch over which the loss keeps
+falling, part-way down. The steepest point of the curve, the older rule, is easily a
+blip of the first batches' noise at a tiny rate.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
+
+
+def valley(losses: Sequence[float]) -> int:
+    """Index of fastai's "valley" suggestion (``fastai.callback.schedule.valley``): the
+    longest run of steps (not necessarily adjacent) over which the loss keeps falling
+    ends at step ``end`` and has ``n`` steps; go 1/3 + 1/6 of the way from ``end - n``
+    to ``end``.
+
+    Example:
+        >>> valley([5.0, 9.0, 8.0, 9.5, 7.0, 6.0, 5.0, 4.0, 3.0, 20.0])  # 9, 8, 7, ..., 3
+        4
+    """
+    longest = [1] * len(losses)  # the longest falling run ending at each step
+    end = 0
+    for i in range(1, len(losses)):
+        for j in range(i):
+            if losses[i] < losses[j]:
+                longest[i] = max(longest[i], longest[j] + 1)
+        if longest[i] > longest[end]:
+            end = i
+    start = max(0, end - longest[end])
+    third = (end - start) / 3
+    return start + int(third) + int(third / 2)
 
 
 @dataclass
 class LRFinderResult:
-    """Rates tried, smoothed losses, and the suggested learning rate (steepest descent)."""
+    """Rates tried, smoothed losses, and the suggested learning rate (:func:`valley`)."""
 
     learning_rates: list[float]
     losses: list[float]
@@ -111,11 +135,5 @@ def lr_find(
         losses.append(debiased)
     for variable, value in zip(model.variables, saved, strict=True):
         variable.assign(value)
-    # The first tenth of the steps' smoothed loss is mostly the first batches' noise.
-    skip = steps // 10 if len(losses) - steps // 10 >= 3 else 0
-    if len(losses) < 3:
-        suggestion = rates[0] if rates else start
-    else:
-        slope = np.gradient(np.array(losses[skip:]), np.log(np.array(rates[skip:])))
-        suggestion = rates[skip + int(np.argmin(slope[1:-1])) + 1]
+    suggestion = rates[valley(losses)] if rates else start
     return LRFinderResult(rates, losses, float(suggestion))

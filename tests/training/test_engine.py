@@ -119,10 +119,10 @@ def test_fine_tune_runs_both_phases(tmp_path: Path) -> None:
     assert all(layer.trainable for layer in result.model.layers)  # unfrozen at the end
 
 
-def test_lr_find_suggests_where_the_loss_falls_fastest(tmp_path: Path) -> None:
+def test_lr_find_suggests_a_rate_inside_the_fall(tmp_path: Path) -> None:
     # One weight w = 0.25 and the loss |w - 1|: the gradient is constant, so each Adam
-    # step moves w by exactly the step's learning rate, and the loss falls fastest just
-    # before the rates summed so far reach the distance 0.75 to the optimum.
+    # step moves w by exactly the step's learning rate, and the loss falls at every step
+    # until the rates summed so far reach the distance 0.75 to the optimum: the valley.
     model = keras.Sequential(
         [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
     )
@@ -131,10 +131,8 @@ def test_lr_find_suggests_where_the_loss_falls_fastest(tmp_path: Path) -> None:
     result = lr_find(model, data, steps=200, loss="mean_absolute_error")
     rates = np.array(result.learning_rates)
     known = rates[np.searchsorted(np.cumsum(rates), 0.75)]  # where w reaches 1
-    assert known / 2 <= result.suggestion <= known * 1.5
-    slopes = np.diff(result.losses) / np.diff(np.log(rates))  # per interval
-    steepest = int(np.argmin(slopes))
-    assert result.suggestion in (rates[steepest], rates[steepest + 1])
+    # Well inside the fall: far above the first rates, well below the one that overshoots.
+    assert 100 * rates[0] <= result.suggestion <= known / 10
     assert model.layers[0].kernel.numpy().item() == 0.25  # weights restored
     assert result.plot(tmp_path / "lr.png").stat().st_size > 1000
 
