@@ -67,6 +67,15 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("BCNET_TF_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def _float32_policy() -> None:
+    """Every test starts under Keras' float32 policy: training sets the global policy
+    (mixed_bfloat16 on a bf16 CPU) and it would otherwise leak into the next test."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture
 def shared() -> Path:
     """The read-only ``../shared`` folder; tests that need it skip when it is absent."""
