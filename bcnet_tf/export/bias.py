@@ -27,7 +27,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from bcnet_tf.export.equalize import _weighted
+from bcnet_tf.export.equalize import is_weighted
 
 Ranges = dict[str, tuple[float, float]]
 
@@ -38,7 +38,7 @@ _ACTIVATION_LEVELS = 255
 
 def _corrected(layer: keras.Operation) -> bool:
     """A convolution or dense layer with a bias."""
-    return _weighted(layer) and layer.use_bias
+    return is_weighted(layer) and layer.use_bias
 
 
 def quantized_kernel(kernel: np.ndarray) -> np.ndarray:

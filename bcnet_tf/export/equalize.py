@@ -28,7 +28,7 @@ _HOMOGENEOUS = ("relu", "linear")
 Readers = list[tuple[keras.layers.Layer, int]]
 
 
-def _weighted(layer: keras.layers.Layer) -> bool:
+def is_weighted(layer: keras.layers.Layer) -> bool:
     """A dense layer or an ungrouped 2-D convolution (kernel ``(..., in, out)``)."""
     if isinstance(layer, keras.layers.Conv2D):
         return layer.groups == 1
@@ -57,7 +57,7 @@ def _readers(
         return None
     readers: Readers = []
     for consumer in consumers[layer.name]:
-        if _weighted(consumer):
+        if is_weighted(consumer):
             readers.append((consumer, 0))
             continue
         offset = 0
@@ -121,7 +121,7 @@ def equalize_channels(
     ends = set(protect) | {tensor._keras_history.operation.name for tensor in model.outputs}
     plans = []
     for layer in model.layers:
-        if not _weighted(layer):
+        if not is_weighted(layer):
             continue
         if keras.activations.serialize(layer.activation) not in _HOMOGENEOUS:
             continue
