@@ -1,15 +1,16 @@
 """Export: verified, self-describing bundles for deployment.
 
-===========  ======================================================================
-module       concept
-===========  ======================================================================
-``convert``  lean SavedModel, TFLite float32 / float16 / dynamic / int8
-``equalize`` ReLU channels rescaled to even activation ranges before int8 conversion
-``bias``     biases corrected for each channel's mean int8 error before int8 conversion
-``guard``    fitting the input guard: class means, shrunk covariance, threshold
-``card``     the model card
-``bundle``   ``export``: artifacts verified against Keras, atomic bundle, checksums
-===========  ======================================================================
+===============  ======================================================================
+module           concept
+===============  ======================================================================
+``convert``      lean SavedModel, TFLite float32 / float16 / dynamic / int8
+``equalize``     ReLU channels rescaled to even activation ranges before int8 conversion
+``bias``         biases corrected for each channel's mean int8 error before int8 conversion
+``activations``  hard-swish spelled out so that XNNPACK runs it in int8
+``guard``        fitting the input guard: class means, shrunk covariance, threshold
+``card``         the model card
+``bundle``       ``export``: artifacts verified against Keras, atomic bundle, checksums
+===============  ======================================================================
 
 Example:
     >>> from bcnet_tf.export import export

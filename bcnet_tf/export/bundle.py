@@ -57,6 +57,7 @@ from bcnet_tf.edge.predictor import SPEC_FILE
 from bcnet_tf.edge.runtime import FEATURES, PROBABILITIES, TFLiteModel
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.evaluation.plots import guard_scores, save_figure
+from bcnet_tf.export.activations import spell_out_hard_swish
 from bcnet_tf.export.bias import correct_biases
 from bcnet_tf.export.card import model_card
 from bcnet_tf.export.convert import (
@@ -504,19 +505,28 @@ def _prepared_int8(
 ) -> tuple[bytes | None, dict[str, list[str]]]:
     """The int8 flatbuffer of a copy of ``model`` prepared on the calibration images:
     ReLU channels equalised (the pooled features keep their values), then biases
-    corrected; and the layers each step changed. ``None`` when no step changed any."""
-    steps = {"equalized_layers": [], "bias_corrected_layers": []}
+    corrected, then hard-swish spelled out for XNNPACK; and the layers each step
+    changed. ``None`` when no step changed any."""
+    steps = {"equalized_layers": [], "bias_corrected_layers": [], "spelled_out_layers": []}
     if equalize:
         model, steps["equalized_layers"] = equalize_channels(
             model, calibration, protect=(FEATURE_LAYER,)
         )
     if bias_correction:
         model, steps["bias_corrected_layers"] = correct_biases(model, calibration)
+    model, steps["spelled_out_layers"] = spell_out_hard_swish(model)  # last: copies drop it
     if not any(steps.values()):
         return None, steps
     with tempfile.TemporaryDirectory() as scratch:
         saved_model = write_saved_model(model, Path(scratch) / "saved_model")
-        return tflite_model(saved_model, "int8", calibration, int8_io), steps
+        blob = tflite_model(
+            saved_model,
+            "int8",
+            calibration,
+            int8_io,
+            calibrated_ranges=bool(steps["spelled_out_layers"]),
+        )
+        return blob, steps
 
 
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:

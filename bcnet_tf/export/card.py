@@ -102,7 +102,8 @@ def _guard_section(guard: dict[str, Any] | None) -> list[str]:
 
 def _int8_section(int8: dict[str, Any] | None) -> list[str]:
     """How the int8 file was made: every op is int8; which layers' channels were
-    equalised and which layers' biases corrected before conversion."""
+    equalised, which layers' biases corrected and which layers' hard-swish spelled out
+    before conversion."""
     if int8 is None:
         return []
     rescaled = int8.get("equalized_layers", [])
@@ -119,7 +120,14 @@ def _int8_section(int8: dict[str, Any] | None) -> list[str]:
             f"calibration images into the biases of {len(corrected)} layers ({_names(corrected)})"
         )
     how = ", ".join(steps) if steps else "from the model as is (no channels equalised)"
-    return ["", f"`model_int8.tflite` computes every layer in int8 (none kept in float), {how}."]
+    lines = ["", f"`model_int8.tflite` computes every layer in int8 (none kept in float), {how}."]
+    spelled = int8.get("spelled_out_layers", [])
+    if spelled:
+        lines.append(
+            f"The hard-swish of {len(spelled)} layers ({_names(spelled)}) is written as "
+            "relu6(x + 3) * (x / 6), the same function, so that XNNPACK runs it in int8."
+        )
+    return lines
 
 
 def _names(layers: list[str]) -> str:
