@@ -6,11 +6,6 @@ kernel and cuts the graph into one more XNNPACK partition, so MobileNetV3's int8
 runs slower than its float file. Spelled ``relu6(x + 3) * (x / 6)``, a form the
 converter leaves alone, the same function becomes a multiply, an add with a fused ReLU6
 and a multiply, which XNNPACK runs in int8.
-
-The converter's default (MLIR) quantiser gives those new tensors ranges that are not
-their calibrated ones; a model with spelled-out layers is therefore quantised with the
-converter's per-tensor calibration quantiser (:func:`bcnet_tf.export.convert.tflite_model`
-``calibrated_ranges=True``), which keeps every tensor's measured range.
 """
 
 from __future__ import annotations
@@ -24,9 +19,9 @@ HARD_SWISH = ("hard_silu", "hard_swish")
 
 
 def spelled_hard_swish(x: Any) -> Any:
-    """``hard_swish(x)`` written as ``relu6(x + 3) * (x / 6)``: in this operand order
-    the int8 file is as close to Keras as with the fused op; the other order gives
-    ``x / 6`` a calibrated range as wide as the product's.
+    """``hard_swish(x)`` written as ``relu6(x + 3) * (x / 6)``. In this operand order
+    the int8 file is as close to Keras as with the fused op; in the other, the
+    converter's quantiser gives ``x / 6`` a range as wide as the product's.
 
     Example:
         >>> float(spelled_hard_swish(keras.ops.convert_to_tensor(1.0)))

@@ -519,14 +519,7 @@ def _prepared_int8(
         return None, steps
     with tempfile.TemporaryDirectory() as scratch:
         saved_model = write_saved_model(model, Path(scratch) / "saved_model")
-        blob = tflite_model(
-            saved_model,
-            "int8",
-            calibration,
-            int8_io,
-            calibrated_ranges=bool(steps["spelled_out_layers"]),
-        )
-        return blob, steps
+        return tflite_model(saved_model, "int8", calibration, int8_io), steps
 
 
 def _evaluation_metrics(source: ModelSource) -> dict[str, Any] | None:

@@ -83,7 +83,6 @@ def tflite_model(
     quantize: str = "none",
     calibration: np.ndarray | None = None,
     int8_io: bool = False,
-    calibrated_ranges: bool = False,
 ) -> bytes:
     """Convert a SavedModel to a TFLite flatbuffer.
 
@@ -95,11 +94,6 @@ def tflite_model(
             images).
         int8_io: with ``int8``, take ``uint8`` pixels and return ``uint8``
             probabilities (scale 1/256) instead of float32.
-        calibrated_ranges: with ``int8``, quantise with the converter's per-tensor
-            calibration quantiser, which gives every tensor its calibrated range,
-            instead of the default MLIR quantiser, which derives some ranges from
-            their neighbours' (wrongly for spelled-out hard-swish:
-            :mod:`bcnet_tf.export.activations`).
 
     Example:
         >>> blob = tflite_model("saved_model", "int8", calibration=pixels)  # doctest: +SKIP
@@ -122,7 +116,6 @@ def tflite_model(
 
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.experimental_new_quantizer = not calibrated_ranges
         if int8_io:
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
