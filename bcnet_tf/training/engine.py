@@ -32,7 +32,7 @@ from bcnet_tf.training.distributed import is_chief, is_multiworker, synchronize_
 from bcnet_tf.training.mil import train_attention_mil
 from bcnet_tf.training.phase import RunContext, run_phase
 from bcnet_tf.training.plans import make_plan
-from bcnet_tf.training.precision import set_precision
+from bcnet_tf.training.precision import precision_scope
 from bcnet_tf.training.resizing import input_size, transfer_weights
 from bcnet_tf.training.run_dir import RunDir
 from bcnet_tf.training.run_setup import (
@@ -99,73 +99,74 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    policy = set_precision(config.precision)
+    with precision_scope(config.precision) as policy:  # the caller's policy after
+        split = load_or_make_split(files, index, config)
+        if not split.val:
+            raise BcnetError("training needs a validation part: set val > 0.")
+        names = list(index.class_names)
+        spec = get_spec(config.model)
+        tiles = config.tiles
+        size = ImageSize.of(tiles.size if tiles else config.image_size or spec.default_size)
+        stain = load_or_fit_stain(files, config, split)
 
-    split = load_or_make_split(files, index, config)
-    if not split.val:
-        raise BcnetError("training needs a validation part: set val > 0.")
-    names = list(index.class_names)
-    spec = get_spec(config.model)
-    tiles = config.tiles
-    size = ImageSize.of(tiles.size if tiles else config.image_size or spec.default_size)
-    stain = load_or_fit_stain(files, config, split)
+        state = files.read_state()
 
-    state = files.read_state()
+        def build(image_size: ImageSize, weights: str | None) -> keras.Model:
+            with strategy.scope():
+                built = build_model(
+                    config.model,
+                    len(names),
+                    image_size=image_size,
+                    weights=weights,
+                    freeze=config.freeze,
+                )
+            if is_multiworker(strategy):
+                synchronize_batch_norm(built)
+            return built
 
-    def build(image_size: ImageSize, weights: str | None) -> keras.Model:
-        with strategy.scope():
-            built = build_model(
-                config.model,
-                len(names),
-                image_size=image_size,
-                weights=weights,
-                freeze=config.freeze,
+        model = build(size, config.weights)
+        run = RunContext(
+            config,
+            files,
+            split,
+            names,
+            size,
+            math.ceil(len(split.train) * (tiles.per_image if tiles else 1) / config.batch_size),
+            class_weights(split.train, names) if config.class_weights else None,
+            state,
+            policy,
+            strategy,
+            spec.stages,
+            stain,
+            tiles,
+        )
+        if config.find_lr:
+            config = run.config = replace(
+                config, learning_rate=load_or_find_learning_rate(run, model)
             )
-        if is_multiworker(strategy):
-            synchronize_batch_norm(built)
-        return built
+        if state["completed"]:
+            model.load_weights(files.phase_weights(state["completed"][-1]))
+        for i, phase in enumerate(make_plan(config, spec.stages, size)):
+            if i in state["completed"] or state.get("stopped"):
+                continue
+            if input_size(model) != (phase.image_size or size):  # progressive resizing
+                model = transfer_weights(model, build(phase.image_size or size, None))
+            state["stopped"] = run_phase(run, i, phase, model)
+            state["completed"].append(i)
+            files.write_state(state)
+        if tiles is not None and tiles.aggregate == "attention" and not files.mil.exists():
+            parts = {"train": split.train, "val": split.val}
+            train_attention_mil(files, parts, names, config, stain)
 
-    model = build(size, config.weights)
-    run = RunContext(
-        config,
-        files,
-        split,
-        names,
-        size,
-        math.ceil(len(split.train) * (tiles.per_image if tiles else 1) / config.batch_size),
-        class_weights(split.train, names) if config.class_weights else None,
-        state,
-        policy,
-        strategy,
-        spec.stages,
-        stain,
-        tiles,
-    )
-    if config.find_lr:
-        config = run.config = replace(config, learning_rate=load_or_find_learning_rate(run, model))
-    if state["completed"]:
-        model.load_weights(files.phase_weights(state["completed"][-1]))
-    for i, phase in enumerate(make_plan(config, spec.stages, size)):
-        if i in state["completed"] or state.get("stopped"):
-            continue
-        if input_size(model) != (phase.image_size or size):  # progressive resizing
-            model = transfer_weights(model, build(phase.image_size or size, None))
-        state["stopped"] = run_phase(run, i, phase, model)
-        state["completed"].append(i)
-        files.write_state(state)
-    if tiles is not None and tiles.aggregate == "attention" and not files.mil.exists():
-        parts = {"train": split.train, "val": split.val}
-        train_attention_mil(files, parts, names, config, stain)
-
-    return TrainResult(
-        run_dir,
-        model,
-        names,
-        split,
-        files.read_history(),
-        policy,
-        state.get("stopped"),
-        files.best,
-        files.last,
-        config.learning_rate,
-    )
+        return TrainResult(
+            run_dir,
+            model,
+            names,
+            split,
+            files.read_history(),
+            policy,
+            state.get("stopped"),
+            files.best,
+            files.last,
+            config.learning_rate,
+        )

@@ -25,7 +25,8 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -191,3 +192,20 @@ def set_precision(precision: str = "auto") -> str:
     policy = resolve_precision(precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+@contextmanager
+def precision_scope(precision: str = "auto") -> Iterator[str]:
+    """:func:`set_precision` for the block; the caller's global policy comes back after
+    it, so models built later in the same process are not mixed precision by surprise.
+
+    Example:
+        >>> with precision_scope("float32") as policy:
+        ...     print(policy)
+        float32
+    """
+    caller = keras.mixed_precision.global_policy()
+    try:
+        yield set_precision(precision)
+    finally:
+        keras.mixed_precision.set_global_policy(caller)

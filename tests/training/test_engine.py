@@ -40,6 +40,14 @@ def test_run_directory_and_rerun(tmp_path: Path) -> None:
         train(run_dir=str(run), epochs=3, **TINY)
 
 
+def test_training_leaves_the_callers_precision_policy(tmp_path: Path) -> None:
+    keras.mixed_precision.set_global_policy("float32")
+    settings = {**TINY, "precision": "mixed_bfloat16"}
+    result = train(run_dir=str(tmp_path / "run"), epochs=1, **settings)
+    assert result.model.get_layer("prep_conv").compute_dtype == "bfloat16"  # trained in bf16
+    assert keras.mixed_precision.global_policy().name == "float32"  # the caller's again
+
+
 @pytest.mark.parametrize("metric", ["val_accuracy", "val_auc", "val_f1_score"])
 def test_threshold_stop_stops_the_run(tmp_path: Path, metric: str) -> None:
     result = train(
