@@ -140,10 +140,11 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
             stain,
             tiles,
         )
-        if config.find_lr:
-            config = run.config = replace(
-                config, learning_rate=load_or_find_learning_rate(run, model)
-            )
+        if config.find_lr:  # at the size training starts at (progressive resizing)
+            start = make_plan(config, spec.stages, size)[0].image_size or size
+            probe = model if start == size else transfer_weights(model, build(start, None))
+            found = load_or_find_learning_rate(run, probe, start)
+            config = run.config = replace(config, learning_rate=found)
         if state["completed"]:
             model.load_weights(files.phase_weights(state["completed"][-1]))
         for i, phase in enumerate(make_plan(config, spec.stages, size)):

@@ -25,6 +25,7 @@ from bcnet_tf.data.slides import sample_tiles
 from bcnet_tf.data.splits import Split, split_dataset
 from bcnet_tf.errors import BcnetError
 from bcnet_tf.pathology.stain import StainNormalizer
+from bcnet_tf.settings import ImageSize
 from bcnet_tf.training.config import TrainConfig
 from bcnet_tf.training.distributed import is_multiworker
 from bcnet_tf.training.lr_find import lr_find
@@ -117,10 +118,11 @@ def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> Stain
     return stain
 
 
-def load_or_find_learning_rate(run: RunContext, model: keras.Model) -> float:
+def load_or_find_learning_rate(run: RunContext, model: keras.Model, image_size: ImageSize) -> float:
     """The run's peak learning rate with ``find_lr``: ``lr_find.json`` when resuming,
     else the suggestion of a range test (:func:`~bcnet_tf.training.lr_find.lr_find`)
-    on the training part alone, with the run's augmentation and loss, saved with its
+    on the training part alone, with the run's augmentation and loss, at
+    ``image_size`` (``model``'s input: the size training starts at), saved with its
     curve (``lr_find.png``).
 
     The test trains a copy of ``model``, so ``model`` starts training with the weights
@@ -141,7 +143,7 @@ def load_or_find_learning_rate(run: RunContext, model: keras.Model) -> float:
     batches = epoch_batches(
         run.split.train,
         run.names,
-        image_size=run.size,
+        image_size=image_size,
         batch_size=config.batch_size,
         start=0,
         end=math.ceil(RANGE_TEST_STEPS / run.steps),
@@ -152,7 +154,7 @@ def load_or_find_learning_rate(run: RunContext, model: keras.Model) -> float:
     )
     print(f"learning-rate range test: {RANGE_TEST_STEPS} steps on the training part")
     result = lr_find(
-        with_augmentation(probe, config, run.size),
+        with_augmentation(probe, config, image_size),
         batches,
         steps=RANGE_TEST_STEPS,
         loss=training_loss(config),

@@ -104,6 +104,28 @@ def test_found_rate_is_recorded_used_and_reused_on_resume(
     assert seen["rate"] == pytest.approx(found)
 
 
+def test_with_progressive_resizing_the_range_test_runs_at_the_starting_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_setup, "RANGE_TEST_STEPS", 4)
+    sizes: dict[str, object] = {}
+    real_lr_find = run_setup.lr_find
+
+    def recording_lr_find(model, batches, **kwargs):
+        images, _ = next(iter(batches))
+        sizes["model"], sizes["images"] = model.input_shape[1:3], tuple(images.shape[1:3])
+        return real_lr_find(model, batches, **kwargs)
+
+    def first_phase_size(run, index, phase, model):
+        sizes.setdefault("training", model.input_shape[1:3])
+
+    monkeypatch.setattr(run_setup, "lr_find", recording_lr_find)
+    monkeypatch.setattr(engine, "run_phase", first_phase_size)
+    settings = {**TINY, "image_size": 32, "epochs": 2}
+    train(run_dir=str(tmp_path / "run"), progressive_resize=0.5, resize_start=16, **settings)
+    assert sizes == {"model": (16, 16), "images": (16, 16), "training": (16, 16)}
+
+
 def test_each_fold_finds_its_own_rate_on_its_own_training_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
