@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,13 @@ class RunDir:
     def read_config(self) -> TrainConfig:
         return TrainConfig.load(self.config)
 
+    def read_trained_config(self) -> TrainConfig:
+        """The settings the run trained with: ``config.json``'s, with the learning rate
+        its range test found (``find_lr``) in place of the configured one."""
+        config = self.read_config()
+        found = self.read_lr_find() if config.find_lr else None
+        return replace(config, learning_rate=found.suggestion) if found else config
+
     def write_config(self, config: TrainConfig) -> None:
         if self.writer:
             atomic_write_json(self.config, config.to_json())
@@ -205,7 +212,7 @@ def resolve_source(source: Path, data: str | None, part: str, out: str | None) -
     """
     run = RunDir(source)
     if run.is_run():
-        config = run.read_config()
+        config = run.read_trained_config()
         index = discover(
             data or config.data or synthetic_dataset(),
             config.layout,

@@ -15,7 +15,7 @@ from bcnet_tf.data.synthetic import synthetic_dataset
 from bcnet_tf.models import build_model, register_model, unregister_model
 from bcnet_tf.training import engine, run_setup, train
 from bcnet_tf.training.lr_find import lr_find, valley
-from bcnet_tf.training.run_dir import RunDir
+from bcnet_tf.training.run_dir import RunDir, resolve_source
 
 TINY = dict(
     model="lr_tiny",
@@ -102,6 +102,9 @@ def test_found_rate_is_recorded_used_and_reused_on_resume(
     result = train(run_dir=str(run), **TINY)
     assert result.learning_rate == found
     assert seen["rate"] == pytest.approx(found)
+    configured = json.loads((run / "config.json").read_text())["learning_rate"]
+    assert configured != found  # config.json keeps the setting; reports show the rate used
+    assert resolve_source(run, None, "test", None).config.learning_rate == found
 
 
 def test_with_progressive_resizing_the_range_test_runs_at_the_starting_size(
