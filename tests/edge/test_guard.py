@@ -15,7 +15,7 @@ from sklearn.covariance import LedoitWolf
 
 from bcnet_tf.cli import main
 from bcnet_tf.data.checks import check_image
-from bcnet_tf.edge.guard import REJECTED, FeatureGuard
+from bcnet_tf.edge.guard import REJECTED, FeatureGuard, InputGuard
 from bcnet_tf.edge.predictor import Predictor
 from bcnet_tf.export.guard import acceptance_threshold, fit_feature_guard
 
@@ -70,6 +70,30 @@ def test_score_is_the_mahalanobis_distance_under_the_ledoit_wolf_covariance() ->
     # fewer kept directions than the data spans: no longer the exact distance
     truncated = fit_feature_guard(features, labels, max_components=4)
     assert np.abs(truncated.score(queries) - expected).max() > 1e-2
+
+
+def test_tile_mode_judges_an_image_by_its_median_tile_score(tmp_path: Path) -> None:
+    features, labels = _classes(60, 3)
+    fit_feature_guard(features, labels).save(tmp_path / "guard.npz")
+    spec = {
+        "file": "guard.npz",
+        "thresholds": {"model.tflite": 6.0},
+        "checks": {"min_side": 32, "colour": "any"},
+    }
+    guard = InputGuard(spec, tmp_path, "model.tflite")
+    means = np.stack([features[labels == c].mean(0) for c in range(3)])
+    covariance = LedoitWolf(assume_centered=True).fit(features - means[labels]).covariance_
+    inverse = np.linalg.inv(covariance)
+    near, far = features[:3], features[:3] + 40.0  # far: well beyond every class
+    for tiles, accepted in [
+        (np.vstack([near, far[:2]]), True),
+        (np.vstack([near[:2], far]), False),
+    ]:
+        distances = [min(mahalanobis(t, m, inverse) for m in means) for t in tiles]
+        verdict = guard.verdict(None, tiles)
+        assert verdict.score == pytest.approx(np.median(distances), rel=1e-5)
+        assert verdict.in_distribution is accepted
+    assert not guard.verdict("blank image", near).in_distribution  # a failed check rejects
 
 
 def test_guard_file_round_trips(tmp_path: Path) -> None:
