@@ -29,6 +29,12 @@ import keras
 from bcnet_tf.models.registry import HeadConfig, register_model
 
 _POINT_OF_CARE = "point-of-care backbone"
+#: Batch-norm momentum of the MobileNetV3s: PyTorch's default (0.1 in its convention).
+#: Keras' 0.999 suits long ImageNet runs. After the few hundred steps of a small medical
+#: dataset, its moving variances still hold much of their initial 1.0, every batch-norm
+#: layer shrinks the activations at inference, and a model trained from scratch
+#: predicts the same class for every image.
+MOBILENET_BN_MOMENTUM = 0.9
 #: Keras' ImageNet classifiers end in dropout 0.2 before the last layer.
 _DROPOUT_HEAD = HeadConfig(feature_dropout=0.2)
 
@@ -50,9 +56,7 @@ def _blocks(first: int, last: int) -> tuple[str, ...]:
     imagenet="mobilenet_v3_small",
 )
 def mobilenet_v3_small(x: Any) -> Any:
-    return keras.applications.MobileNetV3Small(
-        include_top=False, weights=None, input_tensor=x, include_preprocessing=False
-    ).output
+    return _mobilenet_v3(keras.applications.MobileNetV3Small, x)
 
 
 @register_model(
@@ -72,9 +76,17 @@ def mobilenet_v3_small(x: Any) -> Any:
     imagenet="mobilenet_v3_large",
 )
 def mobilenet_v3_large(x: Any) -> Any:
-    return keras.applications.MobileNetV3Large(
+    return _mobilenet_v3(keras.applications.MobileNetV3Large, x)
+
+
+def _mobilenet_v3(application: Any, x: Any) -> Any:
+    backbone = application(
         include_top=False, weights=None, input_tensor=x, include_preprocessing=False
-    ).output
+    )
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = MOBILENET_BN_MOMENTUM
+    return backbone.output
 
 
 @register_model(

@@ -9,6 +9,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bcnet_tf.edge.runtime import TFLiteModel
 from bcnet_tf.explain.gradcam import grad_cam, gradcam_layer
@@ -134,3 +135,22 @@ def test_tflite_export_matches_keras(name: str, tmp_path: Path) -> None:
     lite = TFLiteModel(tmp_path / "model.tflite")
     got = np.concatenate([lite.predict(image[None]) for image in images])
     np.testing.assert_allclose(got, model.predict(images, verbose=0), atol=1e-4)
+
+
+def test_mobilenet_batch_norm_statistics_follow_a_short_training() -> None:
+    """A hundred training-mode batches (a short run on a small dataset) move the moving
+    statistics far enough that inference-mode features still tell images apart, as
+    training-mode ones do. Under Keras' momentum 0.999 the moving variances keep most
+    of their initial 1.0, every batch-norm layer shrinks the activations, and the
+    pooled features of different images coincide."""
+    keras.utils.set_random_seed(0)
+    model = build_model("mobilenet_v3_small", 3, image_size=32)
+    features = keras.Model(model.input, model.get_layer("head_pool").output)
+    images = np.random.default_rng(0).uniform(0, 255, (100, 8, 32, 32, 3)).astype("float32")
+    step = tf.function(lambda batch: model(batch, training=True))  # updates the statistics
+    for batch in images:
+        step(batch)
+    probe = images[0]
+    spread = np.asarray(features(probe, training=False)).std(0).mean()
+    training_spread = np.asarray(features(probe, training=True)).std(0).mean()
+    assert spread > 0.3 * training_spread, (spread, training_spread)
