@@ -4,10 +4,10 @@
 For ``mobilenet_v3_small`` and ``mobilenet_v3_large`` as :mod:`bench.edge_peers` trains
 them (``--bundle-dir DIR`` reuses its bundles' ``model.keras``; else each is trained 2
 epochs on ``--data``), 128 px, 3 classes, with their BatchNorm statistics re-estimated
-on ``--bn`` images (one pass in training mode with momentum 0: Keras' MobileNetV3
-moving averages, momentum 0.999, still hold their initial values after 2 short epochs,
-which makes every output the same), three int8 files converted from the same
-calibration images (``--calibration``):
+on ``--bn`` images (one pass in training mode with momentum 0, so that the comparison
+does not depend on how far 2 short epochs moved them; bundles trained under Keras'
+momentum 0.999 give every image the same output without it), three int8 files
+converted from the same calibration images (``--calibration``):
 
 * ``fused``: the model as is (the export before hard-swish was spelled out);
 * ``spelled, other order``: hard-swish spelled ``(x / 6) * relu6(x + 3)``;
