@@ -14,6 +14,8 @@ from typing import Any
 
 import keras
 
+from bcnet_tf.models.factory import copy_model
+
 #: Names Keras serialises the hard-swish activation under.
 HARD_SWISH = ("hard_silu", "hard_swish")
 
@@ -53,8 +55,7 @@ def spell_out_hard_swish(model: keras.Model) -> tuple[keras.Model, list[str]]:
     names = [layer.name for layer in model.layers if _activation(layer) in HARD_SWISH]
     if not names:
         return model, []
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     for name in names:
         copy.get_layer(name).activation = spelled_hard_swish
     return copy, names

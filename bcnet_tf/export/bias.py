@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from bcnet_tf.export.equalize import is_weighted
+from bcnet_tf.models.factory import copy_model
 
 Ranges = dict[str, tuple[float, float]]
 
@@ -191,8 +192,7 @@ def correct_biases(
             if depth[name] == level:
                 bias = keras.ops.convert_to_numpy(layer.bias)
                 layer.bias.assign(bias - (means[name] - target[name]))
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     for name, layer in layers.items():
         copy.get_layer(name).bias.assign(keras.ops.convert_to_numpy(layer.bias))
     return copy, names

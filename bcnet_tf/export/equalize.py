@@ -21,6 +21,8 @@ from collections.abc import Iterable
 import keras
 import numpy as np
 
+from bcnet_tf.models.factory import copy_model
+
 #: Layers whose output channel j depends only on input channel j, positively homogeneous.
 _CHANNELWISE = (keras.layers.MaxPooling2D, keras.layers.Dropout)
 _HOMOGENEOUS = ("relu", "linear")
@@ -131,8 +133,7 @@ def equalize_channels(
     if not plans:
         return model, []
     maxima = _channel_maxima(model, [layer for layer, _ in plans], images)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     for (original, originals), activation in zip(plans, maxima, strict=True):
         layer = copy.get_layer(original.name)
         readers = [(copy.get_layer(reader.name), start) for reader, start in originals]

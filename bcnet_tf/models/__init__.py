@@ -31,7 +31,7 @@ from bcnet_tf.models import (  # noqa: F401  (register)
     squeezenet,
     vgg,
 )
-from bcnet_tf.models.factory import backbone_parameters, build_model, freeze_stages
+from bcnet_tf.models.factory import backbone_parameters, build_model, copy_model, freeze_stages
 from bcnet_tf.models.registry import (
     HeadConfig,
     get_spec,
@@ -48,6 +48,7 @@ __all__ = [
     "WeightsError",
     "backbone_parameters",
     "build_model",
+    "copy_model",
     "freeze_stages",
     "get_spec",
     "list_models",

@@ -33,6 +33,22 @@ def with_features(model: keras.Model) -> keras.Model | None:
     return keras.Model(model.input, outputs, name=f"{model.name}_with_features")
 
 
+def copy_model(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` with the same layers, names and weights, sharing no variables
+    with it: changing the copy's weights leaves ``model`` as it was.
+
+    Example:
+        >>> model = build_model("resnet9", 2, image_size=32)
+        >>> copy = copy_model(model)
+        >>> _ = copy.get_layer("prep_conv").kernel.assign(copy.get_layer("prep_conv").kernel * 0)
+        >>> bool(keras.ops.all(model.get_layer("prep_conv").kernel == 0))
+        False
+    """
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _head(features: Any, num_classes: int, head: HeadConfig) -> Any:
     """Pooling, optional dropout and hidden Dense layers (all named ``head_*``), then
     the ``predictions`` softmax, in float32 so it is safe under mixed precision."""

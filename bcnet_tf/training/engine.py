@@ -142,8 +142,11 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
         )
         if config.find_lr:  # at the size training starts at (progressive resizing)
             start = make_plan(config, spec.stages, size)[0].image_size or size
-            probe = model if start == size else transfer_weights(model, build(start, None))
-            found = load_or_find_learning_rate(run, probe, start)
+
+            def fresh_copy() -> keras.Model:
+                return transfer_weights(model, build(start, None))
+
+            found = load_or_find_learning_rate(run, fresh_copy, start)
             config = run.config = replace(config, learning_rate=found)
         if state["completed"]:
             model.load_weights(files.phase_weights(state["completed"][-1]))

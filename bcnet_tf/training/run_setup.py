@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -118,15 +119,18 @@ def load_or_fit_stain(files: RunDir, config: TrainConfig, split: Split) -> Stain
     return stain
 
 
-def load_or_find_learning_rate(run: RunContext, model: keras.Model, image_size: ImageSize) -> float:
+def load_or_find_learning_rate(
+    run: RunContext, fresh_copy: Callable[[], keras.Model], image_size: ImageSize
+) -> float:
     """The run's peak learning rate with ``find_lr``: ``lr_find.json`` when resuming,
     else the suggestion of a range test (:func:`~bcnet_tf.training.lr_find.lr_find`)
     on the training part alone, with the run's augmentation and loss, at
-    ``image_size`` (``model``'s input: the size training starts at), saved with its
-    curve (``lr_find.png``).
+    ``image_size`` (the size training starts at), saved with its curve
+    (``lr_find.png``).
 
-    The test trains a copy of ``model``, so ``model`` starts training with the weights
-    it was built with.
+    The test trains ``fresh_copy()``: the freshly built model at ``image_size``, sharing
+    no weights with it, so the run starts training with the weights it was built with.
+    It is made only when a test runs.
     """
     saved = run.files.read_lr_find()
     if saved is not None:
@@ -138,8 +142,7 @@ def load_or_find_learning_rate(run: RunContext, model: keras.Model, image_size: 
             "--learning-rate."
         )
     config = run.config
-    probe = keras.models.clone_model(model)
-    probe.set_weights(model.get_weights())
+    probe = fresh_copy()
     batches = epoch_batches(
         run.split.train,
         run.names,
